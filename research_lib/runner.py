@@ -1,0 +1,394 @@
+"""Run one backtest on NautilusTrader's ``BacktestEngine`` and return a typed result.
+
+Data comes from the ``mock`` source (seeded synthetic bars built in memory) or the ``catalog``
+(a symbol and optional date range). The engine is built, run, read and disposed here; every
+run, completed or failed, is handed to the results store unless ``save=False``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from research_lib.errors import BacktestError, ConfigError, DataRangeError
+from research_lib.instruments import InstrumentSpec
+from research_lib.result import TRADE_COLUMNS, BacktestResult, clean_number
+
+DEFAULT_BALANCE = 100_000.0
+DEFAULT_SYMBOL = "AAPL"
+DATA_SOURCES = ("mock", "catalog")
+MOCK_START, MOCK_END = "2024-01-02", "2024-01-31"
+MOCK_BAR_SPEC = "1-MINUTE-LAST"
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """The bars a run uses, with what is needed to rebuild and recognise them."""
+
+    source: str
+    spec: InstrumentSpec
+    bar_spec: str
+    bars: pd.DataFrame
+    fingerprint: str
+
+    @property
+    def bar_type(self) -> str:
+        return self.spec.bar_type(self.bar_spec)
+
+
+def load_market_data(
+    source: str = "mock",
+    symbol: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    catalog: Any = None,
+    seed: int = 42,
+) -> MarketData:
+    """Bars for a run from ``mock`` (seeded, in memory) or ``catalog`` (``Catalog`` or path)."""
+    from research_lib.bars import bars_fingerprint
+
+    if source == "mock":
+        from research_lib.synthetic import generate_bars
+
+        spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
+        bars = generate_bars(start or MOCK_START, end or MOCK_END, seed=seed)
+        if bars.empty:
+            raise DataRangeError(f"no mock bars between {start} and {end}: pick weekdays")
+        return MarketData("mock", spec, MOCK_BAR_SPEC, bars, bars_fingerprint(bars))
+    if source != "catalog":
+        raise ConfigError(f"unknown data source '{source}': use one of {', '.join(DATA_SOURCES)}")
+    from research_lib.catalog import Catalog
+
+    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog or Catalog.default_root())
+    if symbol is None:
+        listed = cat.symbols()
+        if len(listed["symbol"].unique()) != 1:
+            raise ConfigError("which symbol? pass --symbol (research-lib data list shows them)")
+        symbol = str(listed["symbol"].iloc[0])
+    spec = cat.instrument(symbol)
+    specs = cat.bar_specs(symbol)
+    bar_spec = specs[0] if len(specs) == 1 else None
+    bars = cat.bars(symbol, start, end, bar_spec=bar_spec)
+    return MarketData("catalog", spec, bar_spec or specs[0], bars, bars_fingerprint(bars))
+
+
+def resolve_config(
+    config_path: str, params: dict[str, Any], data: MarketData
+) -> tuple[dict[str, Any], Any]:
+    """The full strategy config values for ``data`` and the decoded config object.
+
+    ``instrument_id`` and ``bar_type`` always follow the data; a ``trade_size`` default of 100
+    is used when none is given.
+    """
+    from research_lib.registry import build_config
+
+    values = {"trade_size": 100, **params}
+    values["instrument_id"] = data.spec.instrument_id
+    values["bar_type"] = data.bar_type
+    config = build_config(config_path, values)
+    return values, config
+
+
+def warmup_bars(config: Any) -> int:
+    """Bars the strategy needs before its first signal (``config.warmup_bars()`` or 1)."""
+    method = getattr(config, "warmup_bars", None)
+    return int(method()) if callable(method) else 1
+
+
+def run_backtest(
+    strategy: str = "sma_crossover",
+    params: dict[str, Any] | None = None,
+    *,
+    config_path: str | None = None,
+    data: str = "mock",
+    symbol: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    starting_balance: float = DEFAULT_BALANCE,
+    catalog: Any = None,
+    seed: int = 42,
+    save: bool = True,
+    results: Any = None,
+    source: str = "python",
+    tags: list[str] | tuple[str, ...] = (),
+    sweep_id: str | None = None,
+    notebook_path: str | None = None,
+    verbose: bool = False,
+) -> BacktestResult:
+    """Run ``strategy`` (a registered name or ``module:Class`` with ``config_path``).
+
+    ``params`` are the strategy's config values (``instrument_id`` and ``bar_type`` come from
+    the data). Saves the run to the results store (``results``: a ``ResultsStore``, a path or
+    None for the default) unless ``save=False``; a run that raises is recorded as failed and
+    the error is raised again.
+    """
+    from research_lib.registry import find_by_path, resolve_paths
+
+    run_id = str(uuid.uuid4())
+    params = dict(params or {})
+    settings = {
+        "data": data,
+        "symbol": symbol,
+        "start": None if start is None else str(start),
+        "end": None if end is None else str(end),
+        "starting_balance": float(starting_balance),
+        "seed": seed,
+        "catalog": None if catalog is None else str(getattr(catalog, "root", catalog)),
+    }
+    context = {
+        "run_id": run_id,
+        "strategy": strategy,
+        "params": params,
+        "settings": settings,
+        "source": source,
+        "tags": list(tags),
+        "sweep_id": sweep_id,
+        "notebook_path": notebook_path,
+    }
+    started = time.perf_counter()
+    try:
+        strategy_path, config_path = resolve_paths(strategy, config_path)
+        info = find_by_path(strategy_path)
+        name = info.name if info else strategy_path
+        context.update(strategy=name, strategy_path=strategy_path, config_path=config_path)
+        market = load_market_data(data, symbol, start, end, catalog, seed)
+        values, config = resolve_config(config_path, params, market)
+        context["config"] = values
+        result = _run_engine(
+            run_id, name, strategy_path, config_path, values, config, market,
+            float(starting_balance), verbose,
+        )
+    except BaseException as exc:
+        if save and isinstance(exc, Exception):
+            context["duration_seconds"] = time.perf_counter() - started
+            _save_failure(results, context, exc)
+        raise
+    result.settings = {**settings, "symbol": market.spec.symbol}
+    result.source, result.tags = source, list(tags)
+    result.sweep_id, result.notebook_path = sweep_id, notebook_path
+    result.duration_seconds = time.perf_counter() - started
+    if save:
+        _save_result(results, result)
+    return result
+
+
+def _save_result(results: Any, result: BacktestResult) -> None:
+    from research_lib.results import ResultsStore
+
+    store = results if isinstance(results, ResultsStore) else ResultsStore(results)
+    result.saved_to = store.save_or_keep(result)
+
+
+def _save_failure(results: Any, context: dict[str, Any], exc: Exception) -> None:
+    from research_lib.results import ResultsStore
+
+    store = results if isinstance(results, ResultsStore) else ResultsStore(results)
+    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    store.save_failure_or_keep(context, error, traceback.format_exc())
+
+
+def _run_engine(
+    run_id: str,
+    name: str,
+    strategy_path: str,
+    config_path: str,
+    values: dict[str, Any],
+    config: Any,
+    market: MarketData,
+    starting_balance: float,
+    verbose: bool,
+) -> BacktestResult:
+    from research_lib.bars import to_nautilus_bars
+    from research_lib.registry import create
+
+    needed = warmup_bars(config)
+    if len(market.bars) < needed + 1:
+        raise DataRangeError(
+            f"{len(market.bars)} bars of {market.spec.symbol} in the chosen range; "
+            f"{name} needs at least {needed + 1} ({needed} to warm up): widen --start/--end"
+        )
+    engine, venue, currency = _build_engine(market.spec, starting_balance, verbose)
+    try:
+        started = time.perf_counter()
+        engine.add_data(to_nautilus_bars(market.bars, market.spec, market.bar_spec))
+        engine.add_strategy(create(strategy_path, values, config_path))
+        engine.run()
+        result = _extract(engine, venue, currency, market, starting_balance)
+        return BacktestResult(
+            run_id=run_id,
+            strategy=name,
+            strategy_path=strategy_path,
+            config_path=config_path,
+            config=values,
+            symbol=market.spec.symbol,
+            instrument_id=market.spec.instrument_id,
+            bar_type=market.bar_type,
+            data_source=market.source,
+            data_fingerprint=market.fingerprint,
+            start=market.bars["timestamp"].iloc[0],
+            end=market.bars["timestamp"].iloc[-1],
+            bar_count=len(market.bars),
+            currency=currency,
+            initial_capital=starting_balance,
+            duration_seconds=time.perf_counter() - started,
+            versions=versions(),
+            bars=market.bars,
+            **result,
+        )
+    finally:
+        engine.dispose()
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded with every run."""
+    from importlib.metadata import version
+
+    return {pkg: version(pkg) for pkg in ("research-lib", "nautilus_trader", "pandas", "duckdb")}
+
+
+def _build_engine(spec: InstrumentSpec, starting_balance: float, verbose: bool) -> tuple:
+    from nautilus_trader.analysis import CAGR, CalmarRatio, MaxDrawdown
+    from nautilus_trader.backtest.config import BacktestEngineConfig
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+
+    config = BacktestEngineConfig(
+        logging=LoggingConfig(log_level="INFO" if verbose else "ERROR"),
+        run_analysis=False,  # statistics are computed once, in _extract
+    )
+    engine = BacktestEngine(config)
+    venue = Venue(spec.venue)
+    currency = Currency.from_str(spec.currency)
+    engine.add_venue(
+        venue=venue,
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        starting_balances=[Money(starting_balance, currency)],
+        base_currency=currency,
+        default_leverage=Decimal(1),
+    )
+    engine.add_instrument(spec.to_nautilus())
+    for statistic in (MaxDrawdown(), CAGR(), CalmarRatio()):  # off by default in Nautilus
+        engine.portfolio.analyzer.register_statistic(statistic)
+    return engine, venue, spec.currency
+
+
+def _extract(engine: Any, venue: Any, currency: str, market: MarketData, start_cash: float):
+    """Reports, statistics and the equity curve from a finished engine."""
+    from nautilus_trader.model.currencies import Currency
+
+    cache = engine.cache
+    orders = cache.orders()
+    fills = engine.trader.generate_order_fills_report()
+    refused = [o.last_event.reason for o in orders if o.status_string() in ("DENIED", "REJECTED")]
+    for strategy in engine.trader.strategies():
+        refused += getattr(strategy, "refused", [])
+    warnings = []
+    if refused:
+        if fills.empty:
+            raise BacktestError(
+                f"every order was refused ({len(refused)}): {refused[0]}; "
+                "lower trade_size or raise the starting balance"
+            )
+        warnings.append(f"{len(refused)} orders were refused, the first: {refused[0]}")
+    account = engine.portfolio.account(venue)
+    positions = cache.positions() + cache.position_snapshots()
+    analyzer = engine.portfolio.analyzer
+    analyzer.calculate_statistics(account, positions)
+    ccy = Currency.from_str(currency)
+    stats: dict[str, float | None] = {}
+    for group in (
+        analyzer.get_performance_stats_pnls(ccy),
+        analyzer.get_performance_stats_returns(),
+        analyzer.get_performance_stats_general(),
+    ):
+        stats.update({key: clean_number(value) for key, value in group.items()})
+    positions_report = engine.trader.generate_positions_report()
+    final_capital = float(account.balance_total(ccy).as_double())
+    return {
+        "final_capital": final_capital,
+        "stats": stats,
+        "equity": equity_curve(fills, market, start_cash),
+        "trades": trades_table(positions_report),
+        "fills": fills,
+        "positions": positions_report,
+        "warnings": warnings,
+    }
+
+
+def _money(value: Any) -> float:
+    """``'2.98 USD'`` -> 2.98; lists of such are summed."""
+    if isinstance(value, (list, tuple)):
+        return sum(_money(item) for item in value)
+    if value is None:
+        return 0.0
+    text = str(value).strip().strip("[]")
+    if not text:
+        return 0.0
+    return sum(float(part.split()[0]) for part in text.split(",") if part.strip())
+
+
+def trades_table(positions: pd.DataFrame) -> pd.DataFrame:
+    """One row per closed position, in :data:`TRADE_COLUMNS`, ordered by exit time."""
+    if positions.empty:
+        return pd.DataFrame(columns=TRADE_COLUMNS)
+    closed = positions[positions["ts_closed"].notna()].reset_index()
+    table = pd.DataFrame(
+        {
+            "position_id": closed["position_id"].astype(str),
+            "side": np.where(closed["entry"].astype(str) == "BUY", "LONG", "SHORT"),
+            "quantity": closed["peak_qty"].astype(float),
+            "entry_time": pd.to_datetime(closed["ts_opened"], utc=True),
+            "exit_time": pd.to_datetime(closed["ts_closed"], utc=True),
+            "entry_price": closed["avg_px_open"].astype(float),
+            "exit_price": closed["avg_px_close"].astype(float),
+            "realized_pnl": [_money(v) for v in closed["realized_pnl"]],
+        }
+    )
+    return table.sort_values(["exit_time", "entry_time"], kind="stable").reset_index(drop=True)
+
+
+def equity_curve(fills: pd.DataFrame, market: MarketData, start_cash: float) -> pd.Series:
+    """Account equity marked to market at every bar's close (index: bar close time, UTC).
+
+    cash(t) = start - sum(signed qty x fill price) - commissions, position(t) = sum(signed qty),
+    equity = cash + position x close. Fills land on the bar whose close time they carry.
+    """
+    from research_lib.bars import bar_interval
+
+    closes = market.bars["close"].to_numpy(dtype=float)
+    bar_close = market.bars["timestamp"] + bar_interval(market.bar_spec)
+    close_ns = bar_close.dt.as_unit("ns").astype("int64").to_numpy()
+    equity = np.full(len(closes), float(start_cash))
+    if not fills.empty:
+        side = np.where(fills["side"].astype(str) == "BUY", 1.0, -1.0)
+        qty = side * fills["filled_qty"].astype(float).to_numpy()
+        price = fills["avg_px"].astype(float).to_numpy()
+        fees = np.array([_money(v) for v in fills["commissions"]])
+        ts = pd.to_datetime(fills["ts_last"], utc=True).dt.as_unit("ns").astype("int64")
+        order = np.argsort(ts.to_numpy(), kind="stable")
+        ts = ts.to_numpy()[order]
+        cash = np.cumsum(-(qty * price)[order] - fees[order])
+        held = np.cumsum(qty[order])
+        k = np.searchsorted(ts, close_ns, side="right") - 1
+        filled = k >= 0
+        equity[filled] += cash[k[filled]] + held[k[filled]] * closes[filled]
+    return pd.Series(equity, index=pd.DatetimeIndex(bar_close, name="timestamp"), name="equity")
+
+
+def default_results_path() -> Path:  # pragma: no cover - convenience re-export
+    from research_lib.results import default_path
+
+    return default_path()

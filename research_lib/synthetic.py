@@ -1,0 +1,125 @@
+"""Seeded synthetic OHLCV bars: the sample data and the ``mock`` data source.
+
+The bars are a geometric random walk; the same arguments always give the same bars.
+They are synthetic: no real market data is shipped or downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SESSIONS = {
+    # name: (timezone, open, close) -- bars start at open, the last one starts a bar before close
+    "nasdaq": ("America/New_York", "09:30", "16:00"),
+    "24x7": ("UTC", None, None),
+}
+BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+
+
+def session_timestamps(
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    freq: str = "1min",
+    session: str = "nasdaq",
+) -> pd.DatetimeIndex:
+    """Bar open times (UTC) from ``start`` to ``end`` inclusive (dates are whole days).
+
+    ``nasdaq``: weekdays 09:30-16:00 America/New_York (exchange holidays are not modelled);
+    ``24x7``: every ``freq`` step around the clock.
+    """
+    if session not in SESSIONS:
+        raise ValueError(f"unknown session {session!r}: one of {', '.join(SESSIONS)}")
+    tz, open_, close = SESSIONS[session]
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    if end_ts.tz is None and end_ts == end_ts.normalize():
+        end_ts = end_ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    if open_ is None:
+        idx = pd.date_range(start_ts, end_ts, freq=freq, tz=None if start_ts.tz else "UTC")
+        return idx.tz_convert("UTC").as_unit("ns")
+    days = pd.date_range(start_ts.normalize(), end_ts.normalize(), freq="B")
+    step = pd.Timedelta(freq)
+    pieces = []
+    for day in days:
+        day_open = pd.Timestamp(f"{day.date()} {open_}", tz=tz)
+        day_close = pd.Timestamp(f"{day.date()} {close}", tz=tz)
+        pieces.append(pd.date_range(day_open, day_close - step, freq=step))
+    if not pieces:
+        return pd.DatetimeIndex([], tz="UTC").as_unit("ns")
+    idx = pieces[0].append(pieces[1:]) if len(pieces) > 1 else pieces[0]
+    return idx.tz_convert("UTC").as_unit("ns")
+
+
+def random_walk_bars(
+    timestamps: pd.DatetimeIndex,
+    seed: int = 42,
+    start_price: float = 100.0,
+    volatility: float = 0.001,
+    drift: float = 0.0,
+    price_precision: int = 2,
+) -> pd.DataFrame:
+    """OHLCV bars at ``timestamps`` from a seeded geometric random walk.
+
+    Every bar is valid: ``low <= min(open, close) <= max(open, close) <= high``, prices > 0,
+    integer volume >= 0, prices rounded to ``price_precision``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(timestamps)
+    log_returns = rng.normal(drift, volatility, n)
+    closes = start_price * np.exp(np.cumsum(log_returns))
+    opens = np.concatenate(([start_price], closes[:-1]))
+    wiggle = np.abs(rng.normal(0.0, volatility, (2, n)))
+    tick = 10.0**-price_precision
+    opens = np.maximum(np.round(opens, price_precision), tick)
+    closes = np.maximum(np.round(closes, price_precision), tick)
+    highs = np.round(np.maximum(opens, closes) * (1 + wiggle[0]), price_precision)
+    lows = np.round(np.minimum(opens, closes) * (1 - wiggle[1]), price_precision)
+    highs = np.maximum(highs, np.maximum(opens, closes))
+    lows = np.maximum(np.minimum(lows, np.minimum(opens, closes)), tick)
+    volumes = rng.integers(100, 10_000, n).astype("int64")
+    return pd.DataFrame(
+        {
+            "timestamp": pd.DatetimeIndex(timestamps).tz_convert("UTC").as_unit("ns"),
+            "open": opens,
+            "high": highs,
+            "low": lows,
+            "close": closes,
+            "volume": volumes,
+        }
+    )
+
+
+def generate_bars(
+    start: str | pd.Timestamp = "2024-01-01",
+    end: str | pd.Timestamp = "2024-01-31",
+    freq: str = "1min",
+    session: str = "nasdaq",
+    seed: int = 42,
+    start_price: float = 100.0,
+    volatility: float = 0.001,
+) -> pd.DataFrame:
+    """Seeded synthetic bars for a calendar range (the ``data generate`` command)."""
+    timestamps = session_timestamps(start, end, freq=freq, session=session)
+    return random_walk_bars(timestamps, seed=seed, start_price=start_price, volatility=volatility)
+
+
+def mock_bars(
+    n_bars: int = 5_000,
+    seed: int = 42,
+    start: str = "2024-01-02 14:30",
+    freq: str = "1min",
+    start_price: float = 100.0,
+    volatility: float = 0.001,
+) -> pd.DataFrame:
+    """``n_bars`` consecutive seeded bars: the ``mock`` data source and the benchmarks' data."""
+    timestamps = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n_bars, freq=freq)
+    return random_walk_bars(
+        timestamps.as_unit("ns"), seed=seed, start_price=start_price, volatility=volatility
+    )
+
+
+def write_csv(bars: pd.DataFrame, path: str, timezone: str = "UTC") -> None:
+    """Write bars as a plain OHLCV CSV with ISO timestamps in ``timezone``."""
+    out = bars.copy()
+    out["timestamp"] = out["timestamp"].dt.tz_convert(timezone).map(lambda t: t.isoformat())
+    out.to_csv(path, index=False, columns=BAR_COLUMNS)
