@@ -27,6 +27,12 @@ DEFAULT_SYMBOL = "AAPL"
 DATA_SOURCES = ("mock", "catalog")
 MOCK_START, MOCK_END = "2024-01-02", "2024-01-31"
 MOCK_BAR_SPEC = "1-MINUTE-LAST"
+# Engine settings. HEDGING: each entry opens its own position and a reversal closes it first,
+# which gives the same fills, PnL and statistics as NETTING (tests/test_nautilus_fixes.py)
+# while staying linear in time: under NETTING, Nautilus 1.231's matching engine lists every
+# order of the one netted position on each fill. BUFFER_ANALYZER: research_lib.nautilus_fixes.
+OMS_TYPE = "HEDGING"
+BUFFER_ANALYZER = True
 
 
 @dataclass(frozen=True)
@@ -45,16 +51,22 @@ class MarketData:
 
 
 def load_market_data(
-    source: str = "mock",
+    source: str | pd.DataFrame = "mock",
     symbol: str | None = None,
     start: Any = None,
     end: Any = None,
     catalog: Any = None,
     seed: int = 42,
+    bar_spec: str = MOCK_BAR_SPEC,
 ) -> MarketData:
-    """Bars for a run from ``mock`` (seeded, in memory) or ``catalog`` (``Catalog`` or path)."""
+    """Bars for a run from ``mock`` (seeded, in memory), ``catalog`` (``Catalog`` or path),
+    or a bars DataFrame of your own (columns timestamp, open, high, low, close, volume)."""
     from research_lib.bars import bars_fingerprint
 
+    if isinstance(source, pd.DataFrame):
+        spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
+        bars = source.reset_index(drop=True)
+        return MarketData("dataframe", spec, bar_spec, bars, bars_fingerprint(bars))
     if source == "mock":
         from research_lib.synthetic import generate_bars
 
@@ -108,7 +120,7 @@ def run_backtest(
     params: dict[str, Any] | None = None,
     *,
     config_path: str | None = None,
-    data: str = "mock",
+    data: str | pd.DataFrame = "mock",
     symbol: str | None = None,
     start: Any = None,
     end: Any = None,
@@ -135,7 +147,7 @@ def run_backtest(
     run_id = str(uuid.uuid4())
     params = dict(params or {})
     settings = {
-        "data": data,
+        "data": data if isinstance(data, str) else "dataframe",
         "symbol": symbol,
         "start": None if start is None else str(start),
         "end": None if end is None else str(end),
@@ -171,7 +183,7 @@ def run_backtest(
             context["duration_seconds"] = time.perf_counter() - started
             _save_failure(results, context, exc)
         raise
-    result.settings = {**settings, "symbol": market.spec.symbol}
+    result.settings = {**settings, "symbol": market.spec.symbol, "oms_type": OMS_TYPE}
     result.source, result.tags = source, list(tags)
     result.sweep_id, result.notebook_path = sweep_id, notebook_path
     result.duration_seconds = time.perf_counter() - started
@@ -273,7 +285,7 @@ def _build_engine(spec: InstrumentSpec, starting_balance: float, verbose: bool) 
     currency = Currency.from_str(spec.currency)
     engine.add_venue(
         venue=venue,
-        oms_type=OmsType.NETTING,
+        oms_type=OmsType[OMS_TYPE],
         account_type=AccountType.MARGIN,
         starting_balances=[Money(starting_balance, currency)],
         base_currency=currency,
@@ -282,6 +294,10 @@ def _build_engine(spec: InstrumentSpec, starting_balance: float, verbose: bool) 
     engine.add_instrument(spec.to_nautilus())
     for statistic in (MaxDrawdown(), CAGR(), CalmarRatio()):  # off by default in Nautilus
         engine.portfolio.analyzer.register_statistic(statistic)
+    if BUFFER_ANALYZER:
+        from research_lib.nautilus_fixes import buffer_analyzer
+
+        buffer_analyzer(engine.portfolio.analyzer)
     return engine, venue, spec.currency
 
 

@@ -25,7 +25,7 @@ def session_timestamps(
 ) -> pd.DatetimeIndex:
     """Bar open times (UTC) from ``start`` to ``end`` inclusive (dates are whole days).
 
-    ``nasdaq``: weekdays 09:30-16:00 America/New_York (exchange holidays are not modelled);
+    ``nasdaq``: weekdays 09:30-16:00 America/New_York, without US exchange holidays;
     ``24x7``: every ``freq`` step around the clock.
     """
     if session not in SESSIONS:
@@ -38,6 +38,7 @@ def session_timestamps(
         idx = pd.date_range(start_ts, end_ts, freq=freq, tz=None if start_ts.tz else "UTC")
         return idx.tz_convert("UTC").as_unit("ns")
     days = pd.date_range(start_ts.normalize(), end_ts.normalize(), freq="B")
+    days = days[~days.isin(exchange_holidays(days.min(), days.max()))] if len(days) else days
     step = pd.Timedelta(freq)
     pieces = []
     for day in days:
@@ -48,6 +49,17 @@ def session_timestamps(
         return pd.DatetimeIndex([], tz="UTC").as_unit("ns")
     idx = pieces[0].append(pieces[1:]) if len(pieces) > 1 else pieces[0]
     return idx.tz_convert("UTC").as_unit("ns")
+
+
+def exchange_holidays(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """US exchange holidays, approximated by the federal ones the exchanges also observe
+    (Columbus and Veterans Day are trading days; Good Friday is not modelled)."""
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    calendar = USFederalHolidayCalendar()
+    rules = [r for r in calendar.rules if r.name not in ("Columbus Day", "Veterans Day")]
+    calendar = USFederalHolidayCalendar(rules=rules)
+    return calendar.holidays(start=start, end=end)
 
 
 def random_walk_bars(
@@ -65,6 +77,8 @@ def random_walk_bars(
     """
     rng = np.random.default_rng(seed)
     n = len(timestamps)
+    if n == 0:
+        return pd.DataFrame({c: [] for c in BAR_COLUMNS}).astype({"volume": "int64"})
     log_returns = rng.normal(drift, volatility, n)
     closes = start_price * np.exp(np.cumsum(log_returns))
     opens = np.concatenate(([start_price], closes[:-1]))
@@ -118,8 +132,21 @@ def mock_bars(
     )
 
 
-def write_csv(bars: pd.DataFrame, path: str, timezone: str = "UTC") -> None:
+def write_csv(bars: pd.DataFrame, path: str, timezone: str = "America/New_York") -> None:
     """Write bars as a plain OHLCV CSV with ISO timestamps in ``timezone``."""
     out = bars.copy()
-    out["timestamp"] = out["timestamp"].dt.tz_convert(timezone).map(lambda t: t.isoformat())
+    out["timestamp"] = iso_timestamps(out["timestamp"], timezone)
     out.to_csv(path, index=False, columns=BAR_COLUMNS)
+
+
+def iso_timestamps(timestamps: pd.Series, timezone: str = "UTC") -> np.ndarray:
+    """ISO 8601 text with the UTC offset (``2024-01-02T09:30:00-05:00``), vectorised."""
+    utc = timestamps.dt.tz_convert("UTC")
+    local = utc.dt.tz_convert(timezone).dt.tz_localize(None)
+    text = np.datetime_as_string(local.to_numpy(dtype="datetime64[s]"), unit="s")
+    offset_min = ((local - utc.dt.tz_localize(None)).dt.total_seconds() // 60).astype(int)
+    labels = {
+        m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+        for m in offset_min.unique()
+    }
+    return np.char.add(text.astype(str), offset_min.map(labels).to_numpy().astype(str))

@@ -8,7 +8,6 @@ open when the run ends are closed at the last bar's close (``on_stop``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
@@ -19,8 +18,32 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
 from research_lib.errors import ConfigError
+from research_lib.registry import Range
 
 LONG, FLAT, SHORT = 1, 0, -1
+
+__all__ = [
+    "FLAT",
+    "LONG",
+    "SHORT",
+    "ConfigProblems",
+    "Range",
+    "SignalConfig",
+    "SignalStrategy",
+    "crossed_above",
+    "crossed_below",
+]
+
+
+def crossed_above(previous: float, level: float, current: float) -> bool:
+    """Whether a series crossed up through ``level`` between two values:
+    ``previous <= level < current`` (touching the level and leaving upwards counts)."""
+    return previous <= level < current
+
+
+def crossed_below(previous: float, level: float, current: float) -> bool:
+    """Whether a series crossed down through ``level``: ``previous >= level > current``."""
+    return previous >= level > current
 
 
 class ConfigProblems(ConfigError):
@@ -29,33 +52,6 @@ class ConfigProblems(ConfigError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
-
-
-@dataclass(frozen=True)
-class Range:
-    """Allowed values of a numeric parameter: ``low <= x`` (``low < x`` when ``low_open``)
-    and ``x <= high`` (``x < high`` when ``high_open``). Used by validation and by UIs."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def problem(self, value: float) -> str | None:
-        """Why ``value`` is out of range, or None when it is fine."""
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            word = "greater than" if self.low_open else "at least"
-            return f"must be {word} {self.low:g}, was {value}"
-        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            word = "less than" if self.high_open else "at most"
-            return f"must be {word} {self.high:g}, was {value}"
-        return None
-
-    def describe(self) -> str:
-        """``>= 1``, ``> 0``, ``(0, 100)``..., for tables and help."""
-        lo = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
-        hi = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
-        return ", ".join(part for part in (lo, hi) if part) or "any"
 
 
 class SignalConfig(StrategyConfig, frozen=True):
@@ -101,6 +97,17 @@ class SignalConfig(StrategyConfig, frozen=True):
                 )
             )
         return found
+
+    def must_exceed(self, field: str, other: str) -> list[tuple[str, str]]:
+        """``[(field, reason)]`` unless ``field`` is greater than ``other``, else ``[]``."""
+        value, limit = getattr(self, field), getattr(self, other)
+        if value > limit:
+            return []
+        return [(field, f"must be greater than {other} ({limit}), was {value}")]
+
+    def warmup_bars(self) -> int:
+        """Bars consumed before the first possible signal (the runner checks there are more)."""
+        return 1
 
 
 class SignalStrategy(Strategy):

@@ -1,0 +1,575 @@
+"""The data catalog: OHLCV bars and instrument metadata in Parquet, queried with DuckDB.
+
+Layout under the catalog root (one file per partition, Hive-style so DuckDB prunes by symbol
+and bar spec)::
+
+    ROOT/bars/symbol=<url-quoted symbol>/bar_spec=<spec>/data.parquet
+    ROOT/instruments.parquet
+
+Bar files hold plain typed columns: ``timestamp`` (the bar OPEN time, ``timestamp[ns, UTC]``),
+``open``, ``high``, ``low``, ``close`` and ``volume`` (all float64: FX and crypto volumes are
+fractional, and Nautilus takes doubles), sorted by time with unique timestamps.
+
+Writes are atomic: every changed file is written to ``ROOT/.tmp/``, fsynced, then moved into
+place with ``os.replace``; if any step fails the files already moved are restored, so a failed
+or interrupted import leaves the catalog byte-for-byte as it was. There is no cross-process
+lock: run one import at a time per catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from research_lib.bars import (
+    BAR_COLUMNS,
+    bar_interval,
+    bars_fingerprint,
+    parse_bar_spec,
+    timestamps_ns,
+    to_nautilus_bars,
+)
+from research_lib.csv_import import (
+    check_timezone,
+    infer_bar_spec,
+    infer_price_precision,
+    read_bars_csv,
+)
+from research_lib.errors import (
+    CatalogError,
+    DataRangeError,
+    ImportValidationError,
+    InvalidSymbolError,
+    UnknownSymbolError,
+    did_you_mean,
+)
+from research_lib.instruments import InstrumentSpec, validate_symbol
+
+__all__ = ["Catalog", "ImportReport", "bar_interval", "to_nautilus_bars"]
+
+BAR_FIELDS = BAR_COLUMNS
+BAR_SCHEMA = pa.schema(
+    [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_FIELDS[1:]]
+)
+INSTRUMENT_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("venue", pa.string()),
+        ("asset_class", pa.string()),
+        ("currency", pa.string()),
+        ("price_precision", pa.int32()),
+        ("size_precision", pa.int32()),
+    ]
+)
+PARTITION_FILE = "data.parquet"
+ROW_GROUP_SIZE = 1 << 17  # ~131k bars: row-group min/max stats let DuckDB skip by time
+HINT = "(research-lib data list)"
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+_EMPTY_BARS_VIEW = (
+    "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS bar_spec, "
+    "NULL::TIMESTAMPTZ_NS AS timestamp, NULL::DOUBLE AS open, NULL::DOUBLE AS high, "
+    "NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume WHERE false"
+)
+_EMPTY_INSTRUMENTS_VIEW = (
+    "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS venue, NULL::VARCHAR AS asset_class, "
+    "NULL::VARCHAR AS currency, NULL::INTEGER AS price_precision, "
+    "NULL::INTEGER AS size_precision WHERE false"
+)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one :meth:`Catalog.import_csv` call did (a rejected file raises instead)."""
+
+    file: str
+    symbol: str
+    bar_spec: str
+    rows_read: int
+    rows_added: int
+    rows_replaced: int
+    rows_unchanged: int
+    rows_rejected: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    def summary(self) -> str:
+        """One line: ``AAPL 1-MINUTE-LAST: 8190 rows read, 8190 added, ... UTC``."""
+        return (
+            f"{self.symbol} {self.bar_spec}: {self.rows_read} rows read, {self.rows_added} "
+            f"added, {self.rows_replaced} replaced, {self.rows_rejected} rejected, "
+            f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+class Catalog:
+    """A Parquet bar catalog rooted at ``root`` (created on the first import)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Catalog({str(self.root)!r})"
+
+    @staticmethod
+    def default_root() -> Path:
+        """``$RESEARCH_LIB_CATALOG``, or ``parquet_catalog`` in the working directory."""
+        return Path(os.environ.get("RESEARCH_LIB_CATALOG", "parquet_catalog"))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def bars(
+        self,
+        symbol: str,
+        start: str | dt.date | pd.Timestamp | None = None,
+        end: str | dt.date | pd.Timestamp | None = None,
+        bar_spec: str | None = None,
+    ) -> pd.DataFrame:
+        """Bars of ``symbol`` with ``start <= timestamp <= end``, sorted by time.
+
+        ``start``/``end`` are strings, dates or Timestamps; naive values are UTC. A date-only
+        ``end`` (``"2024-01-31"`` or a ``datetime.date``) includes that whole day. Columns:
+        timestamp (``datetime64[ns, UTC]``, the bar open time), open, high, low, close, volume.
+        """
+        spec = self._resolve_bar_spec(symbol, bar_spec)
+        path = self._partition_path(symbol, spec)
+        lo, hi = _bound(start), _bound(end, end_of_day=True)
+        if lo is not None and hi is not None and lo > hi:
+            raise DataRangeError(f"start {_label(start)} is after end {_label(end)}")
+        where, params = [], [str(path)]
+        if lo is not None:
+            where.append("timestamp >= CAST(? AS TIMESTAMPTZ_NS)")
+            params.append(lo.isoformat())
+        if hi is not None:
+            where.append("timestamp <= CAST(? AS TIMESTAMPTZ_NS)")
+            params.append(hi.isoformat())
+        query = (
+            f"SELECT {', '.join(BAR_FIELDS)} FROM read_parquet(?)"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY timestamp"
+        )
+        with _connect() as con:
+            frame = _to_pandas(con.sql(query, params=params).to_arrow_table())
+            if frame.empty:
+                first, last = con.sql(
+                    "SELECT min(timestamp), max(timestamp) FROM read_parquet(?)", params=[str(path)]
+                ).fetchall()[0]
+                raise DataRangeError(
+                    f"No bars for {symbol} between {_label(start, 'the start')} and "
+                    f"{_label(end, 'the end')}; the catalog has "
+                    f"{first:%Y-%m-%d}..{last:%Y-%m-%d} {HINT}"
+                )
+        return frame
+
+    def sql(
+        self, query: str, params: Sequence[object] | dict[str, object] | None = None
+    ) -> pd.DataFrame:
+        """Run ``query`` in a fresh in-memory DuckDB with views ``bars`` and ``instruments``.
+
+        ``bars`` has columns symbol, bar_spec, timestamp, open, high, low, close, volume;
+        filters on symbol and bar_spec skip the other files. Pass values as ``params``
+        (``?`` or ``$name`` placeholders), never by formatting them into ``query``.
+        """
+        with self._connect_with_views() as con:
+            relation = con.sql(query, params=params)
+            if relation is None:  # pragma: no cover - statements without a result
+                return pd.DataFrame()
+            return _to_pandas(relation.to_arrow_table())
+
+    def symbols(self) -> pd.DataFrame:
+        """One row per (symbol, bar_spec): venue, first and last bar time, rows."""
+        return self.sql(
+            'SELECT b.symbol, b.bar_spec, i.venue, min(b.timestamp) AS "first", '
+            'max(b.timestamp) AS "last", count(*) AS "rows" '
+            "FROM bars b LEFT JOIN instruments i USING (symbol) "
+            "GROUP BY b.symbol, b.bar_spec, i.venue ORDER BY b.symbol, b.bar_spec"
+        )
+
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        """The stored :class:`InstrumentSpec` of ``symbol``."""
+        specs = self._instruments()
+        if validate_symbol(symbol) not in specs:
+            raise self._unknown(symbol, specs)
+        return specs[symbol]
+
+    def bar_specs(self, symbol: str) -> list[str]:
+        """The bar specs stored for ``symbol``, sorted (``["1-DAY-LAST", "1-MINUTE-LAST"]``)."""
+        self.instrument(symbol)
+        directory = self._symbol_dir(symbol)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            p.parent.name.removeprefix("bar_spec=")
+            for p in directory.glob(f"bar_spec=*/{PARTITION_FILE}")
+        )
+
+    def fingerprint(
+        self,
+        symbol: str,
+        start: str | dt.date | pd.Timestamp | None = None,
+        end: str | dt.date | pd.Timestamp | None = None,
+        bar_spec: str | None = None,
+    ) -> str:
+        """Sha256 hex of exactly the rows :meth:`bars` returns (:func:`bars.bars_fingerprint`)."""
+        return bars_fingerprint(self.bars(symbol, start, end, bar_spec))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def import_csv(
+        self,
+        path: str | Path,
+        symbol: str,
+        venue: str = "NASDAQ",
+        timezone: str = "UTC",
+        bar_spec: str | None = None,
+        asset_class: str | None = None,
+        currency: str = "USD",
+        price_precision: int | None = None,
+        size_precision: int = 0,
+    ) -> ImportReport:
+        """Validate a CSV file and merge its bars into the catalog, all or nothing.
+
+        The bar spec is inferred from the most common spacing unless given; ``asset_class``
+        defaults to ``fx`` for ``A/B`` symbols, else ``equity``; ``price_precision`` defaults
+        to the decimals the prices need (2..9, see :func:`infer_price_precision`) and never
+        shrinks below the stored one. For timestamps already stored, the file's values win.
+        A symbol already stored with another venue, asset class, currency or size precision
+        is refused. Raises :class:`ImportValidationError` (naming the file and lines) for a
+        bad file; the catalog is then unchanged.
+        """
+        symbol = validate_symbol(symbol)
+        self._symbol_dir(symbol)
+        if bar_spec is not None:
+            parse_bar_spec(bar_spec)
+        check_timezone(timezone)
+        asset_class = asset_class or ("fx" if "/" in symbol else "equity")
+        requested = InstrumentSpec(
+            symbol,
+            venue,
+            asset_class,
+            currency,
+            2 if price_precision is None else price_precision,
+            size_precision,
+        )
+        stored = self._instruments()
+        if symbol in stored:
+            _check_same_instrument(stored[symbol], requested)
+
+        new = read_bars_csv(path, timezone=timezone)
+        if bar_spec is None:
+            try:
+                bar_spec = infer_bar_spec(new["timestamp"])
+            except CatalogError as exc:
+                raise ImportValidationError(f"{path}: {exc}") from None
+        if price_precision is None:
+            inferred = infer_price_precision(new)
+            previous = stored[symbol].price_precision if symbol in stored else 0
+            requested = replace(requested, price_precision=max(inferred, previous))
+
+        target = self._partition_path(symbol, bar_spec)
+        existing = pq.read_table(target) if target.exists() else None
+        merged, added, replaced = _merge(existing, new)
+        writes: list[tuple[Path, pa.Table]] = []
+        if added or replaced:
+            writes.append((target, merged))
+        if stored.get(symbol) != requested:
+            stored[symbol] = requested
+            writes.append((self.root / "instruments.parquet", _instruments_table(stored)))
+        self._commit(writes)
+        return ImportReport(
+            file=str(path),
+            symbol=symbol,
+            bar_spec=bar_spec,
+            rows_read=len(new),
+            rows_added=added,
+            rows_replaced=replaced,
+            rows_unchanged=len(new) - added - replaced,
+            rows_rejected=0,
+            first=new["timestamp"].iloc[0],
+            last=new["timestamp"].iloc[-1],
+        )
+
+    def _commit(self, writes: list[tuple[Path, pa.Table]]) -> None:
+        """Write each table to ``ROOT/.tmp``, fsync, then ``os.replace`` all into place.
+
+        If anything fails (or is interrupted) the targets already replaced are restored from
+        hard-link backups (new files are removed), temp files are deleted and the directories
+        this call created are removed again.
+        """
+        if not writes:
+            return
+        tmp_dir = self.root / ".tmp"
+        created: list[Path] = []
+        staged: list[tuple[Path, Path]] = []
+        moved: list[tuple[Path, Path | None]] = []
+        failed = True
+        try:
+            _make_dirs(tmp_dir, created)
+            for target, table in writes:
+                tmp = tmp_dir / f"{uuid.uuid4().hex}.parquet"
+                staged.append((tmp, target))
+                _write_parquet(table, tmp)
+            for tmp, target in staged:
+                _make_dirs(target.parent, created)
+                backup = None
+                if target.exists():
+                    backup = tmp_dir / f"{uuid.uuid4().hex}.bak"
+                    _link_or_copy(target, backup)
+                moved.append((target, backup))
+                os.replace(tmp, target)
+                _fsync_dir(target.parent)
+            failed = False
+        except BaseException as exc:
+            for target, backup in reversed(moved):
+                try:
+                    if backup is not None:
+                        os.replace(backup, target)
+                    else:
+                        target.unlink(missing_ok=True)
+                except OSError as undo_error:  # pragma: no cover - disk gone mid-rollback
+                    exc.add_note(f"could not restore {target}: {undo_error}")
+            raise
+        finally:
+            for path in [tmp for tmp, _ in staged] + [b for _, b in moved if b is not None]:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            to_remove = reversed(created) if failed else [tmp_dir]
+            for directory in to_remove:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _symbol_dir(self, symbol: str) -> Path:
+        """``ROOT/bars/symbol=<quoted>``, refusing anything that would leave ``ROOT/bars``."""
+        validate_symbol(symbol)
+        bars_dir = self.root / "bars"
+        directory = bars_dir / f"symbol={quote(symbol, safe='')}"
+        _require_inside(directory, bars_dir)
+        return directory
+
+    def _partition_path(self, symbol: str, bar_spec: str) -> Path:
+        path = self._symbol_dir(symbol) / f"bar_spec={parse_bar_spec(bar_spec)}" / PARTITION_FILE
+        _require_inside(path, self.root / "bars")
+        return path
+
+    def _partition_files(self) -> list[Path]:
+        bars_dir = self.root / "bars"
+        if not bars_dir.is_dir():
+            return []
+        return sorted(bars_dir.glob(f"symbol=*/bar_spec=*/{PARTITION_FILE}"))
+
+    def _instruments(self) -> dict[str, InstrumentSpec]:
+        path = self.root / "instruments.parquet"
+        if not path.exists():
+            return {}
+        rows = pq.read_table(path).to_pylist()
+        return {row["symbol"]: InstrumentSpec(**row) for row in rows}
+
+    def _unknown(self, symbol: str, specs: dict[str, InstrumentSpec]) -> UnknownSymbolError:
+        if not specs:
+            return UnknownSymbolError(
+                f"unknown symbol {symbol!r}; the catalog at {self.root} is empty: import a CSV "
+                "file first (research-lib data import-csv)"
+            )
+        return UnknownSymbolError(
+            f"unknown symbol {symbol!r};{did_you_mean(symbol, specs)} the catalog has: "
+            f"{', '.join(sorted(specs))} {HINT}"
+        )
+
+    def _resolve_bar_spec(self, symbol: str, bar_spec: str | None) -> str:
+        specs = self.bar_specs(symbol)
+        if bar_spec is not None:
+            parse_bar_spec(bar_spec)
+            if bar_spec not in specs:
+                raise CatalogError(
+                    f"no {bar_spec} bars for {symbol};{did_you_mean(bar_spec, specs)} the "
+                    f"catalog has: {', '.join(specs) or 'none'} {HINT}"
+                )
+            return bar_spec
+        if len(specs) == 1:
+            return specs[0]
+        if not specs:
+            raise CatalogError(f"no bars stored for {symbol} {HINT}")
+        raise CatalogError(
+            f"{symbol} has several bar specs ({', '.join(specs)}); pass bar_spec= to choose one"
+        )
+
+    @contextlib.contextmanager
+    def _connect_with_views(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with _connect() as con:
+            files = [str(p) for p in self._partition_files()]
+            if files:
+                # A variable, not string-built SQL: the file list is passed as a parameter.
+                con.execute("SET VARIABLE research_lib_bar_files = ?", [files])
+                con.execute(
+                    f"CREATE VIEW bars AS SELECT symbol, bar_spec, {', '.join(BAR_FIELDS)} "
+                    "FROM read_parquet(getvariable('research_lib_bar_files'), "
+                    "hive_partitioning = true, "
+                    "hive_types = {'symbol': VARCHAR, 'bar_spec': VARCHAR})"
+                )
+            else:
+                con.execute(f"CREATE VIEW bars AS {_EMPTY_BARS_VIEW}")
+            instruments = self.root / "instruments.parquet"
+            if instruments.exists():
+                con.execute("SET VARIABLE research_lib_instruments = ?", [str(instruments)])
+                con.execute(
+                    "CREATE VIEW instruments AS SELECT * "
+                    "FROM read_parquet(getvariable('research_lib_instruments'))"
+                )
+            else:
+                con.execute(f"CREATE VIEW instruments AS {_EMPTY_INSTRUMENTS_VIEW}")
+            yield con
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas keeping tz-aware timestamps, normalised to UTC nanoseconds."""
+    frame = table.to_pandas()
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            frame[name] = frame[name].dt.tz_convert("UTC").dt.as_unit("ns")
+    return frame
+
+
+def _bound(
+    value: str | dt.date | pd.Timestamp | None, end_of_day: bool = False
+) -> pd.Timestamp | None:
+    """A UTC Timestamp; a date-only ``end`` becomes the last nanosecond of that day."""
+    if value is None:
+        return None
+    date_only = (isinstance(value, str) and bool(_DATE_ONLY.match(value))) or (
+        isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    )
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataRangeError(f"invalid date or time {value!r}: {exc}") from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if date_only and end_of_day:
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    return ts.as_unit("ns")
+
+
+def _label(value: object, default: str = "") -> str:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        ts = pd.Timestamp(value)
+        return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else str(ts)
+    return str(value)
+
+
+def _require_inside(path: Path, root: Path) -> None:
+    """Raise :class:`InvalidSymbolError` unless ``path`` resolves to a place inside ``root``."""
+    resolved, base = path.resolve(), root.resolve()
+    if resolved == base or base not in resolved.parents:
+        raise InvalidSymbolError(f"refusing path {path}: it resolves outside {root}")
+
+
+def _merge(existing: pa.Table | None, new: pd.DataFrame) -> tuple[pa.Table, int, int]:
+    """Stored bars merged with ``new`` (new wins per timestamp): (table, added, replaced)."""
+    new_ts = timestamps_ns(new["timestamp"])
+    new_cols = {c: np.ascontiguousarray(new[c], dtype=np.float64) for c in BAR_FIELDS[1:]}
+    if existing is None or existing.num_rows == 0:
+        return _bars_table(new_ts, new_cols), len(new), 0
+    old_ts = existing.column("timestamp").cast(pa.int64()).to_numpy()
+    old_cols = {c: existing.column(c).to_numpy().astype(np.float64) for c in BAR_FIELDS[1:]}
+    pos = np.minimum(np.searchsorted(old_ts, new_ts), old_ts.size - 1)
+    match = old_ts[pos] == new_ts
+    at = pos[match]
+    same = np.logical_and.reduce([old_cols[c][at] == new_cols[c][match] for c in old_cols])
+    added, replaced = int((~match).sum()), int((~same).sum())
+    if not added and not replaced:
+        return existing, 0, 0
+    keep = np.ones(old_ts.size, dtype=bool)
+    keep[at] = False
+    ts = np.concatenate([old_ts[keep], new_ts])
+    order = np.argsort(ts, kind="stable")
+    cols = {c: np.concatenate([old_cols[c][keep], new_cols[c]])[order] for c in old_cols}
+    return _bars_table(ts[order], cols), added, replaced
+
+
+def _bars_table(ts: np.ndarray, cols: dict[str, np.ndarray]) -> pa.Table:
+    arrays = [pa.array(ts, pa.int64()).cast(BAR_SCHEMA.field("timestamp").type)]
+    arrays += [pa.array(cols[c], pa.float64()) for c in BAR_FIELDS[1:]]
+    return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
+
+
+def _instruments_table(specs: dict[str, InstrumentSpec]) -> pa.Table:
+    rows = [specs[s].to_dict() for s in sorted(specs)]
+    return pa.Table.from_pylist(rows, schema=INSTRUMENT_SCHEMA)
+
+
+def _check_same_instrument(stored: InstrumentSpec, requested: InstrumentSpec) -> None:
+    """Refuse to silently redefine an instrument (price precision may grow, see import)."""
+    for name in ("venue", "asset_class", "currency", "size_precision"):
+        was, now = getattr(stored, name), getattr(requested, name)
+        if was != now:
+            raise CatalogError(
+                f"{stored.symbol} is stored with {name} {was!r}, not {now!r}: import it with "
+                f"{name}={was!r}, or under another symbol"
+            )
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` and fsync it, so a rename afterwards is durable."""
+    with path.open("wb") as f:
+        # zstd without dictionaries: prices rarely repeat, so this is smaller and faster.
+        pq.write_table(
+            table, f, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_SIZE
+        )
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":  # pragma: no cover - directories cannot be fsynced on Windows
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _link_or_copy(source: Path, backup: Path) -> None:
+    try:
+        os.link(source, backup)  # the old bytes stay reachable after os.replace
+    except OSError:  # pragma: no cover - filesystems without hard links
+        shutil.copy2(source, backup)
+
+
+def _make_dirs(directory: Path, created: list[Path]) -> None:
+    """``mkdir -p``, remembering which directories were new (outermost first)."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(d)

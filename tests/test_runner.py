@@ -1,0 +1,119 @@
+"""The backtest runner end to end on the real Nautilus engine."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from research_lib.errors import BacktestError, ConfigError, DataRangeError
+from research_lib.runner import load_market_data, run_backtest
+from tests.conftest import make_bars
+
+# SMA(2, 3) on these closes: short at bar 6 (close 10), reverse to long at bar 9 (close 11),
+# long closed at the end of the run (close 12). See the walk-through in test_exact_fills.
+CLOSES = [10, 10, 10, 11, 12, 11, 10, 9, 10, 11, 12]
+SMA_2_3 = {"fast_period": 2, "slow_period": 3, "trade_size": 10}
+
+
+@pytest.fixture(scope="module")
+def crossing_run():
+    return run_backtest("sma", SMA_2_3, data=make_bars(CLOSES), symbol="TEST", save=False)
+
+
+def test_exact_fills_on_hand_built_bars(crossing_run):
+    # bar 6: fast 10.5 < slow 11 -> first crossing down: SELL 10 at its close (10).
+    # bar 9: fast 10.5 > slow 10 -> crossing up: BUY 10 to close, BUY 10 to go long, at 11.
+    # end of run: SELL 10 at the last close (12).
+    fills = crossing_run.fills.sort_values("ts_last", kind="stable")
+    got = [
+        (str(side), float(qty), float(px), ts.minute)
+        for side, qty, px, ts in zip(
+            fills["side"], fills["filled_qty"], fills["avg_px"], fills["ts_last"], strict=True
+        )
+    ]
+    # Fills carry the bar close time: bar i opens at 14:30+i and closes at 14:31+i.
+    assert got == [
+        ("SELL", 10.0, 10.0, 37),
+        ("BUY", 10.0, 11.0, 40),
+        ("BUY", 10.0, 11.0, 40),
+        ("SELL", 10.0, 12.0, 41),
+    ]
+
+
+def test_trades_table_and_capital(crossing_run):
+    trades = crossing_run.trades
+    assert list(trades["side"]) == ["SHORT", "LONG"]
+    assert list(trades["entry_price"]) == [10.0, 11.0]
+    assert list(trades["exit_price"]) == [11.0, 12.0]
+    assert list(trades["realized_pnl"]) == [-10.0, 10.0]
+    assert crossing_run.final_capital == 100_000.0
+    assert crossing_run.total_return == 0.0
+    assert crossing_run.trade_count == 2
+
+
+def test_equity_is_marked_to_market_at_each_close(crossing_run):
+    expected = [100_000.0] * 7 + [100_010.0, 100_000.0, 99_990.0, 100_000.0]
+    assert crossing_run.equity.tolist() == expected
+    assert crossing_run.equity.index[0] == pd.Timestamp("2024-01-02 14:31", tz="UTC")
+    assert crossing_run.equity.iloc[-1] == crossing_run.final_capital
+
+
+def test_result_describes_the_run(crossing_run):
+    r = crossing_run
+    assert (r.symbol, r.instrument_id, r.bar_type) == (
+        "TEST",
+        "TEST.NASDAQ",
+        "TEST.NASDAQ-1-MINUTE-LAST-EXTERNAL",
+    )
+    assert r.bar_count == len(CLOSES)
+    assert r.config["fast_period"] == 2 and r.config["instrument_id"] == "TEST.NASDAQ"
+    assert r.strategy == "sma_crossover"
+    assert set(r.metrics) == {"sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr"}
+    assert r.metrics["win_rate"] == 0.5
+    assert "Max Drawdown" in r.stats and "CAGR (252 days)" in r.stats
+    assert r.versions["nautilus_trader"] == "1.231.0"
+
+
+def test_mock_runs_are_deterministic():
+    kwargs = {"data": "mock", "start": "2024-01-02", "end": "2024-01-03", "save": False}
+    a = run_backtest("sma", {"trade_size": 100}, **kwargs)
+    b = run_backtest("sma", {"trade_size": 100}, **kwargs)
+    assert a.trade_count > 10
+    assert a.stats == b.stats
+    assert a.data_fingerprint == b.data_fingerprint
+    pd.testing.assert_frame_equal(
+        a.trades.drop(columns="position_id"), b.trades.drop(columns="position_id")
+    )
+    c = run_backtest("sma", {"trade_size": 100}, seed=7, **kwargs)
+    assert c.data_fingerprint != a.data_fingerprint
+
+
+def test_too_few_bars_to_warm_up():
+    with pytest.raises(DataRangeError, match=r"5 bars of TEST .* needs at least 21"):
+        run_backtest("sma", {}, data=make_bars([10] * 5), symbol="TEST", save=False)
+
+
+def test_unknown_data_source():
+    with pytest.raises(ConfigError, match="unknown data source 'csv'"):
+        load_market_data("csv")
+
+
+def test_every_order_refused_is_an_error():
+    with pytest.raises(BacktestError, match="every order was refused .*lower trade_size"):
+        run_backtest(
+            "sma", {**SMA_2_3, "trade_size": 1_000_000}, data=make_bars(CLOSES), save=False
+        )
+
+
+def test_some_orders_refused_is_a_warning():
+    # 9,500 shares fit 100,000 at 10 but not the long entry at 11.
+    result = run_backtest(
+        "sma", {**SMA_2_3, "trade_size": 9_500}, data=make_bars(CLOSES), save=False
+    )
+    assert result.trade_count == 1
+    assert result.warnings and "refused" in result.warnings[0]
+
+
+def test_mock_range_without_weekdays():
+    with pytest.raises(DataRangeError, match="no mock bars"):
+        run_backtest("sma", {}, data="mock", start="2024-01-06", end="2024-01-07", save=False)
