@@ -28,8 +28,8 @@ def run(strategy: str, oms: str, buffered: bool, monkeypatch) -> runner.Backtest
 
 
 def comparable_fills(result: runner.BacktestResult) -> pd.DataFrame:
-    fills = result.fills[["side", "filled_qty", "avg_px", "ts_last"]].astype(str)
-    return fills.sort_values(["ts_last", "side"], kind="stable").reset_index(drop=True)
+    fills = result.fills[["side", "quantity", "price", "ts"]]
+    return fills.sort_values(["ts", "side"], kind="stable").reset_index(drop=True)
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))

@@ -24,11 +24,11 @@ def test_exact_fills_on_hand_built_bars(crossing_run):
     # bar 6: fast 10.5 < slow 11 -> first crossing down: SELL 10 at its close (10).
     # bar 9: fast 10.5 > slow 10 -> crossing up: BUY 10 to close, BUY 10 to go long, at 11.
     # end of run: SELL 10 at the last close (12).
-    fills = crossing_run.fills.sort_values("ts_last", kind="stable")
+    fills = crossing_run.fills
     got = [
-        (str(side), float(qty), float(px), ts.minute)
+        (side, qty, px, ts.minute)
         for side, qty, px, ts in zip(
-            fills["side"], fills["filled_qty"], fills["avg_px"], fills["ts_last"], strict=True
+            fills["side"], fills["quantity"], fills["price"], fills["ts"], strict=True
         )
     ]
     # Fills carry the bar close time: bar i opens at 14:30+i and closes at 14:31+i.

@@ -32,15 +32,11 @@ class SMAConfig(SignalConfig, frozen=True):
     }
 
     def problems(self) -> list[tuple[str, str]]:
-        found = super().problems()
-        if self.slow_period <= self.fast_period:
-            found.append(
-                (
-                    "slow_period",
-                    f"must be greater than fast_period ({self.fast_period}), was {self.slow_period}",
-                )
-            )
-        return found
+        return [*super().problems(), *self.must_exceed("slow_period", "fast_period")]
+
+    def warmup_bars(self) -> int:
+        """The slow average warms up on ``slow_period`` bars; the first crossing can come next."""
+        return self.slow_period
 
 
 class SMACrossover(SignalStrategy):

@@ -1,0 +1,482 @@
+"""YAML run configs: which strategy, its config values and the backtest settings.
+
+The seed format names Nautilus import paths, as ``ImportableStrategyConfig`` does::
+
+    strategy_path: "research_lib.strategies.sma_crossover:SMACrossover"
+    config_path: "research_lib.strategies.sma_crossover:SMAConfig"
+    config: {instrument_id: "AAPL.NASDAQ", bar_type: "...", fast_period: 10, ...}
+    backtest: {data: catalog, symbol: AAPL, start: 2024-01-02, end: 2024-01-31}
+
+``strategy: sma_crossover`` (a registered name) may replace the two paths; ``backtest:`` is
+optional and command-line flags override it. ``instrument_id`` and ``bar_type`` always follow
+the backtest data, so they may be left out.
+
+Files are parsed with a ``yaml.SafeLoader`` subclass (never ``yaml.load``) that records the
+line of every mapping key, checked by pydantic models that forbid unknown keys, then the
+``config:`` values are checked by the strategy's own config class (``problems()``), so the
+rules are written once. Every problem is reported at once, as ``file:line: path: reason``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from research_lib.errors import ConfigError, ResearchError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    from research_lib.result import BacktestResult
+
+DEFAULT_TRADE_SIZE = 100  # what the runner uses when a config gives none
+DEFAULT_DATA = "catalog"
+
+
+# -- reading YAML -------------------------------------------------------------------------
+
+
+class LineLoader(yaml.SafeLoader):
+    """A ``SafeLoader`` that records the line (1-based) of every mapping key, by YAML path.
+
+    ``lines[("config", "slow_period")] == 7``; duplicated keys are kept in ``duplicates``.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.lines: dict[tuple[str, ...], int] = {}
+        self.duplicates: list[tuple[tuple[str, ...], int]] = []
+
+    def load(self) -> Any:
+        """The document's data (None for an empty document), recording key lines."""
+        try:
+            node = self.get_single_node()
+            if node is None:
+                return None
+            self._record(node, ())
+            return self.construct_document(node)
+        finally:
+            self.dispose()
+
+    def _record(self, node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = (*path, str(key_node.value))
+                line = key_node.start_mark.line + 1
+                if key in self.lines:
+                    self.duplicates.append((key, line))
+                else:
+                    self.lines[key] = line
+                self._record(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._record(item, (*path, str(i)))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a config file: where (YAML path, line) and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def format(self, file: str) -> str:
+        where = f"{file}:{self.line}:" if self.line else f"{file}:"
+        return f"{where} {self.path}: {self.reason}" if self.path else f"{where} {self.reason}"
+
+
+class RunConfigError(ConfigError):
+    """Raised for an invalid YAML run config; ``problems`` lists every :class:`Problem` and
+    ``str()`` gives them one per line as ``file:line: path: reason``."""
+
+    def __init__(self, file: str | Path, problems: list[Problem]) -> None:
+        self.file = str(file)
+        self.problems = problems
+        super().__init__("\n".join(problem.format(self.file) for problem in problems))
+
+
+# -- the schema ---------------------------------------------------------------------------
+
+
+class BacktestSection(BaseModel):
+    """The optional ``backtest:`` section; command-line flags override each value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str | None = None
+    start: str | None = None
+    end: str | None = None
+    starting_balance: float | None = None
+    data: Literal["mock", "catalog"] = DEFAULT_DATA
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        if isinstance(value, str):
+            import pandas as pd
+
+            try:
+                pd.Timestamp(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not a date or timestamp such as 2024-01-02, was {value!r}"
+                ) from exc
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _safe_symbol(cls, value: str | None) -> str | None:
+        if value is not None:
+            from research_lib.instruments import validate_symbol
+
+            try:
+                validate_symbol(value)
+            except ResearchError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("starting_balance")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be greater than 0, was {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BacktestSection:
+        if self.start and self.end:
+            import pandas as pd
+
+            if pd.Timestamp(self.end) < pd.Timestamp(self.start):
+                raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class RunConfigFile(BaseModel):
+    """The top level of a YAML run config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str | None = None
+    strategy_path: str | None = None
+    config_path: str | None = None
+    config: dict[str, Any] = {}
+    backtest: BacktestSection = BacktestSection()
+
+    @field_validator("strategy_path", "config_path")
+    @classmethod
+    def _import_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            from research_lib.registry import check_path_form
+
+            try:
+                check_path_form(value, info.field_name)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix(f"{info.field_name} ")) from exc
+        return value
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"": RunConfigFile, "backtest": BacktestSection}
+
+
+# -- the result ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run config: the strategy's import paths, its config values and settings."""
+
+    strategy_path: str
+    config_path: str
+    strategy_name: str
+    params: dict[str, Any]
+    backtest: BacktestSection = field(default_factory=BacktestSection)
+    source_file: str | None = None
+
+    def run(self, **overrides: Any) -> BacktestResult:
+        """Run the backtest with :func:`research_lib.runner.run_backtest`.
+
+        ``overrides`` (None values are ignored) replace the ``backtest:`` settings (``symbol``,
+        ``start``, ``end``, ``starting_balance``, ``data``); ``params={...}`` replaces config
+        values; anything else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
+        ``verbose``...) is passed to ``run_backtest`` as is.
+        """
+        from research_lib.runner import run_backtest
+
+        params = {**self.params, **(overrides.pop("params", None) or {})}
+        settings = {
+            key: value for key, value in self.backtest.model_dump().items() if value is not None
+        }
+        settings.update({key: value for key, value in overrides.items() if value is not None})
+        return run_backtest(self.strategy_path, params, config_path=self.config_path, **settings)
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate the YAML run config at ``path``.
+
+    Raises :class:`RunConfigError` (a :class:`ConfigError`) listing every problem.
+    """
+    file = Path(path)
+    data, lines = _read(file)
+    problems: list[Problem] = []
+    model = None
+    try:
+        model = RunConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems += [_pydantic_problem(error, lines) for error in exc.errors()]
+    bad_keys = {p.path.split(".")[0] for p in problems}
+    paths = _strategy_paths(data, bad_keys, lines, problems)
+    values = data.get("config")
+    if paths and isinstance(values, dict):
+        problems += _config_problems(paths[1], values, data.get("backtest"), lines)
+    if problems or model is None or paths is None:
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise RunConfigError(file, problems)
+    strategy_path, config_path = paths
+    from research_lib.registry import find_by_path
+
+    info = find_by_path(strategy_path)
+    return RunConfig(
+        strategy_path=strategy_path,
+        config_path=config_path,
+        strategy_name=info.name if info else strategy_path,
+        params=dict(model.config),
+        backtest=model.backtest,
+        source_file=str(file),
+    )
+
+
+def _read(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    """The top-level mapping and the key lines; every unreadable case is one clear line."""
+
+    def fail(reason: str, line: int | None = None) -> RunConfigError:
+        return RunConfigError(file, [Problem("", reason, line)])
+
+    if not file.exists():
+        raise fail("no such file")
+    if file.is_dir():
+        raise fail("is a folder, expected a YAML file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not a UTF-8 text file ({exc.reason})") from exc
+    loader = LineLoader(text)
+    try:
+        data = loader.load()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = exc.problem or exc.context or "cannot parse"
+        if mark:
+            detail += f" (column {mark.column + 1})"
+        if exc.context and exc.problem and exc.context_mark:
+            detail += f", {exc.context} started on line {exc.context_mark.line + 1}"
+        raise fail(f"YAML syntax error: {detail}", mark.line + 1 if mark else None) from exc
+    except yaml.YAMLError as exc:
+        raise fail(f"YAML syntax error: {exc}") from exc
+    if data is None:
+        raise fail(
+            "file is empty; expected strategy (or strategy_path and config_path), config and "
+            "backtest keys (research-lib strategy create --type NAME writes a template)"
+        )
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise fail(f"expected a mapping (key: value lines) at the top level, got {kind}", 1)
+    problems = [
+        Problem(".".join(key), f"duplicate key (first on line {loader.lines[key]})", line)
+        for key, line in loader.duplicates
+    ]
+    if problems:
+        raise RunConfigError(file, problems)
+    return data, loader.lines
+
+
+def _line(lines: dict[tuple[str, ...], int], *path: str) -> int | None:
+    """The line of ``path``, or of its closest parent that is in the file."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _pydantic_problem(error: dict[str, Any], lines: dict[tuple[str, ...], int]) -> Problem:
+    loc = tuple(str(part) for part in error["loc"])
+    path = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        section = _SECTIONS.get(".".join(loc[:-1]), RunConfigFile)
+        known = list(section.model_fields)
+        hint = did_you_mean(loc[-1], known)
+        return Problem(path, f"unknown key;{hint} known: {', '.join(known)}", _line(lines, *loc))
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if error["type"] not in ("value_error",) and "input" in error:
+        message = f"{message}, was {error['input']!r}"
+    return Problem(path, message, _line(lines, *loc))
+
+
+def _strategy_paths(
+    data: dict[str, Any],
+    bad_keys: set[str],
+    lines: dict[tuple[str, ...], int],
+    problems: list[Problem],
+) -> tuple[str, str] | None:
+    """(strategy_path, config_path) named by the file, importable; else add problems."""
+    from research_lib import registry
+
+    name, strategy_path, config_path = (
+        data.get(key) if key not in bad_keys else None
+        for key in ("strategy", "strategy_path", "config_path")
+    )
+    if bad_keys & {"strategy", "strategy_path", "config_path"}:
+        return None
+    if name is None and strategy_path is None:
+        problems.append(
+            Problem(
+                "",
+                "missing strategy: give strategy: NAME (research-lib strategy list) "
+                "or strategy_path and config_path (module:Class)",
+                None,
+            )
+        )
+        return None
+    if name is not None and (strategy_path is not None or config_path is not None):
+        problems.append(
+            Problem(
+                "strategy",
+                "give either strategy or strategy_path/config_path, not both",
+                _line(lines, "strategy"),
+            )
+        )
+        return None
+    try:
+        if name is not None:
+            return registry.resolve_paths(name)
+        strategy_path, config_path = registry.resolve_paths(strategy_path, config_path)
+    except ConfigError as exc:
+        key = "strategy" if name is not None else "config_path"
+        problems.append(Problem(key, str(exc), _line(lines, key) or _line(lines, "strategy_path")))
+        return None
+    found = None
+    for key, load in (
+        ("strategy_path", registry.strategy_class),
+        ("config_path", registry.config_class),
+    ):
+        try:
+            load(strategy_path if key == "strategy_path" else config_path)
+        except ConfigError as exc:
+            problems.append(Problem(key, str(exc), _line(lines, key)))
+            found = False
+    return None if found is False else (strategy_path, config_path)
+
+
+def _config_problems(
+    config_path: str,
+    values: dict[str, Any],
+    backtest: Any,
+    lines: dict[tuple[str, ...], int],
+) -> list[Problem]:
+    """Problems of the ``config:`` values, found by the strategy's config class itself."""
+    from research_lib.registry import config_problems
+
+    symbol = backtest.get("symbol") if isinstance(backtest, dict) else None
+    instrument_id = values.get("instrument_id")
+    if not isinstance(instrument_id, str):
+        bar_type = values.get("bar_type")
+        instrument_id = (
+            bar_type.split("-", 1)[0]
+            if isinstance(bar_type, str)
+            else f"{symbol if isinstance(symbol, str) else 'AAPL'}.SIM"
+        )
+    wiring = {
+        "instrument_id": instrument_id,
+        "bar_type": f"{instrument_id}-1-MINUTE-LAST-EXTERNAL",
+        "trade_size": DEFAULT_TRADE_SIZE,
+    }
+    try:
+        found = config_problems(config_path, values, defaults=wiring)
+    except ConfigError as exc:
+        return [Problem("config_path", str(exc), _line(lines, "config_path"))]
+    return [
+        Problem(f"config.{key}" if key else "config", reason, _line(lines, "config", str(key)))
+        for key, reason in found
+    ]
+
+
+# -- command-line helpers -----------------------------------------------------------------
+
+
+def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["fast_period=10", "num_std_dev=2.5"]`` -> ``{"fast_period": 10, "num_std_dev": 2.5}``.
+
+    Values are read as YAML scalars (``10`` int, ``2.5`` float, ``abc`` str).
+    """
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--param expects key=value, got {item!r}")
+        try:
+            values[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--param {key}: cannot read value {text!r}") from exc
+        if values[key] is None:
+            raise ConfigError(f"--param {key} has no value, expected {key}=VALUE")
+    return values
+
+
+def template(name: str) -> str:
+    """A commented YAML run config for the registered strategy ``name`` that validates and
+    runs as written (on mock data); ``research-lib strategy create`` writes it."""
+    from research_lib.registry import get
+
+    info = get(name)
+    params = info.parameters()
+    rows = []
+    for p in params:
+        default = DEFAULT_TRADE_SIZE if p.name == "trade_size" and p.default is None else p.default
+        value = f"  {p.name}: {_scalar(default)}"
+        note = f"{p.type}, {p.bounds}" + (f": {p.help.replace('`', '')}" if p.help else "")
+        rows.append(f"{value:<34}# {note}")
+    body = "\n".join(rows)
+    return f"""\
+# {info.name}: {info.description}
+# Check:  research-lib strategy validate THIS_FILE
+# Run:    research-lib backtest run-config THIS_FILE   (flags such as --data catalog override)
+
+strategy: {info.name}
+# The same, as Nautilus import paths (use this form for your own strategy modules):
+# strategy_path: "{info.strategy_path}"
+# config_path: "{info.config_path}"
+
+config:
+  # instrument_id and bar_type follow the backtest data (backtest.symbol).
+{body}
+
+backtest:
+  data: mock                      # mock: seeded synthetic bars; catalog: imported bars
+  symbol: AAPL
+  start: "2024-01-02"
+  end: "2024-01-31"
+  starting_balance: 100000
+"""
+
+
+def _scalar(value: Any) -> str:
+    """``value`` as a YAML flow scalar."""
+    return yaml.safe_dump([value], default_flow_style=True).strip()[1:-1]
