@@ -21,8 +21,10 @@ STRATEGIES = {
 
 
 def run(strategy: str, oms: str, buffered: bool, monkeypatch) -> runner.BacktestResult:
+    """Stock: NETTING, stock analyzer, all bars at once. Ours: HEDGING, buffered, in chunks."""
     monkeypatch.setattr(runner, "OMS_TYPE", oms)
     monkeypatch.setattr(runner, "BUFFER_ANALYZER", buffered)
+    monkeypatch.setattr(runner, "CHUNK_BARS", 700 if buffered else 1_000_000)
     params = {**STRATEGIES[strategy], "trade_size": 100}
     return runner.run_backtest(strategy, params, data=BARS, save=False)
 

@@ -106,4 +106,4 @@ def main() -> None:
 
 
 # The command modules register themselves on import.
-from research_lib.cli import backtest, data, strategy  # noqa: E402,F401
+from research_lib.cli import backtest, data, results, strategy  # noqa: E402,F401

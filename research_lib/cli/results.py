@@ -1,0 +1,284 @@
+"""``research-lib backtest list-results | show | compare | rerun | export``: stored runs.
+
+Every command opens the results store (``--results`` / ``$RESEARCH_LIB_RESULTS``) and calls
+one function of :mod:`research_lib.results`; the library is imported inside the commands so
+``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from research_lib.cli import console, settings
+from research_lib.cli.backtest import backtest_group
+from research_lib.errors import ResultsError
+
+
+def _store():
+    from research_lib.results import ResultsStore
+
+    return ResultsStore(settings().results)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or value != value:  # None or NaN
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: Any, sign: str = "+") -> str:
+    return "—" if value is None or value != value else f"{value:{sign}.2%}"
+
+
+def _time(value: Any) -> str:
+    return "—" if value is None or value != value else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if not isinstance(value, str) and hasattr(value, "__iter__"):  # lists, arrays
+        return ", ".join(map(str, value)) or "—"
+    return str(value)
+
+
+@backtest_group.command("list-results")
+@click.option("--strategy", help="Strategy name or module:Class, e.g. sma_crossover.")
+@click.option("--symbol", help="Symbol, e.g. AAPL.")
+@click.option("--status", type=click.Choice(["completed", "failed"]), help="Only these runs.")
+@click.option("--tag", help="Only runs carrying this tag.")
+@click.option("--sweep", "sweep_id", metavar="SWEEP_ID", help="Only the runs of this sweep.")
+@click.option("--since", metavar="DATE", help="Runs created on or after DATE (UTC), 2024-05-01.")
+@click.option(
+    "--sort",
+    default="created_at",
+    show_default=True,
+    help="created_at, total_return, sharpe, sortino, max_drawdown, win_rate, profit_factor, "
+    "cagr, trade_count, ... (best first; --ascending to flip).",
+)
+@click.option("--ascending", is_flag=True, help="Smallest first.")
+@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+def list_results(
+    strategy: str | None,
+    symbol: str | None,
+    status: str | None,
+    tag: str | None,
+    sweep_id: str | None,
+    since: str | None,
+    sort: str,
+    ascending: bool,
+    limit: int,
+) -> None:
+    """List stored runs, newest (or best by --sort) first.
+
+    \b
+    Examples:
+      research-lib backtest list-results --strategy sma_crossover --sort sharpe
+      research-lib backtest list-results --status failed --since 2024-05-01
+    """
+    from rich import box
+    from rich.table import Table
+
+    store = _store()
+    runs = store.list(
+        strategy=strategy,
+        symbol=symbol,
+        status=status,
+        since=since,
+        tag=tag,
+        sweep_id=sweep_id,
+        order_by=sort,
+        descending=not ascending,
+        limit=limit,
+    )
+    out = console()
+    if runs.empty:
+        out.print(f"no stored runs match in {store.path}")
+        return
+    with_tags = any(len(t) for t in runs["tags"] if t is not None)
+    table = Table(title=f"{len(runs)} runs in {store.path}", box=box.SIMPLE_HEAD)
+    for name in ("id", "created (UTC)", "strategy", "symbol", "status", "trades"):
+        table.add_column(name, no_wrap=name in ("id", "created (UTC)"))
+    for name in ("return", "sharpe", "max dd", "win rate"):
+        table.add_column(name, justify="right")
+    if with_tags:
+        table.add_column("tags")
+    for run in runs.itertuples(index=False):
+        status_text = run.status if run.status == "completed" else f"[red]{run.status}[/red]"
+        table.add_row(
+            run.id[:8],
+            _time(run.created_at),
+            _text(run.strategy),
+            _text(run.symbol),
+            status_text,
+            _text(run.trade_count if run.status == "completed" else None),
+            _pct(run.total_return),
+            _num(run.sharpe),
+            _pct(run.max_drawdown, ""),
+            _pct(run.win_rate, ""),
+            *([_text(run.tags)] if with_tags else []),
+        )
+    out.print(table)
+
+
+@backtest_group.command("show")
+@click.argument("run_id")
+def show(run_id: str) -> None:
+    """Show one run: configuration, metrics, trades summary (or the error of a failed run).
+
+    RUN_ID may be any unique prefix of the id (list-results shows 8 characters).
+    """
+    from rich.table import Table
+
+    run = _store().get(run_id)
+    row = run.run
+    out = console()
+    info = Table(title=f"Run {run.id}", show_header=False)
+    info.add_column(style="bold")
+    info.add_column()
+    settings_ = run.settings
+    for label, value in (
+        ("Status", row["status"]),
+        ("Created", f"{_time(row['created_at'])} UTC"),
+        ("Source", row.get("source")),
+        ("Strategy", f"{_text(row.get('strategy'))} ({_text(row.get('strategy_path'))})"),
+        ("Symbol", f"{_text(row.get('symbol'))} {_text(row.get('bar_type'))}"),
+        ("Period", f"{_time(row.get('start'))} .. {_time(row.get('end'))} UTC"),
+        ("Data", f"{_text(row.get('data_source'))} {_text(row.get('data_fingerprint'))[:16]}"),
+        ("Seed", settings_.get("seed")),
+        ("Tags", row.get("tags")),
+        ("Sweep", row.get("sweep_id")),
+        ("Notebook", row.get("notebook_path")),
+        ("Versions", ", ".join(f"{k} {v}" for k, v in (row.get("versions") or {}).items())),
+        ("Duration", f"{_num(row.get('duration_seconds'), 2)} s"),
+    ):
+        info.add_row(label, _text(value))
+    out.print(info)
+    if run.config:
+        config = Table(title="Configuration", show_header=False)
+        config.add_column(style="bold")
+        config.add_column()
+        for key, value in sorted(run.config.items()):
+            config.add_row(key, _text(value))
+        out.print(config)
+    if run.status == "failed":
+        out.print(f"[red]error:[/red] {row.get('error')}")
+        if row.get("traceback"):
+            out.print(row["traceback"], markup=False)
+        return
+    metrics = Table(title="Metrics", show_header=False)
+    metrics.add_column(style="bold")
+    metrics.add_column(justify="right")
+    for label, value in (
+        ("Initial capital", _num(row.get("initial_capital"), 2)),
+        ("Final capital", _num(row.get("final_capital"), 2)),
+        ("Total return", _pct(row.get("total_return"))),
+        ("Trades", _text(row.get("trade_count"))),
+        ("Sharpe (252d)", _num(row.get("sharpe"))),
+        ("Sortino (252d)", _num(row.get("sortino"))),
+        ("Max drawdown", _pct(row.get("max_drawdown"), "")),
+        ("Win rate", _pct(row.get("win_rate"), "")),
+        ("Profit factor", _num(row.get("profit_factor"))),
+        ("CAGR", _pct(row.get("cagr"))),
+    ):
+        metrics.add_row(label, value)
+    out.print(metrics)
+    summary = run.trades_summary()
+    if not summary["count"]:
+        out.print("no trades")
+    else:
+        out.print(
+            f"[bold]Trades[/bold]: {summary['count']} ({summary['long']} long, "
+            f"{summary['short']} short; {summary['winners']} winners, {summary['losers']} "
+            f"losers), total P&L {_num(summary['total_pnl'], 2)}"
+        )
+        for label in ("best", "worst", "first", "last"):
+            t = summary[label]
+            out.print(
+                f"  {label:<5} {t['side']:<5} {_num(t['quantity'], 0)} @ "
+                f"{_num(t['entry_price'], 2)} → {_num(t['exit_price'], 2)}  "
+                f"{_time(t['entry_time'])} .. {_time(t['exit_time'])}  "
+                f"P&L {_num(t['realized_pnl'], 2)}"
+            )
+    for warning in row.get("warnings") or []:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@backtest_group.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+def compare(run_ids: tuple[str, ...]) -> None:
+    """Metrics of two or more runs side by side, and the configuration values that differ."""
+    from rich.table import Table
+
+    if len(set(run_ids)) < 2:
+        raise ResultsError(
+            "compare needs at least two run ids (research-lib backtest list-results)"
+        )
+    comparison = _store().compare(list(run_ids))
+    out = console()
+    metrics = Table(title="Metrics")
+    metrics.add_column("metric", style="bold")
+    for label in comparison.metrics.columns:
+        metrics.add_column(str(label), justify="right")
+    for name, values in comparison.metrics.iterrows():
+        is_pct = name in ("total_return", "max_drawdown", "win_rate", "cagr")
+        cells = [_pct(v) if is_pct else _num(v, 0 if name == "trade_count" else 3) for v in values]
+        metrics.add_row(str(name), *cells)
+    out.print(metrics)
+    if comparison.config_diff.empty:
+        out.print("configurations are identical")
+        return
+    diff = Table(title="Configuration differences")
+    diff.add_column("parameter", style="bold")
+    for label in comparison.config_diff.columns:
+        diff.add_column(str(label))
+    for name, values in comparison.config_diff.iterrows():
+        diff.add_row(str(name), *(_text(v) for v in values))
+    out.print(diff)
+
+
+@backtest_group.command("rerun")
+@click.argument("run_id")
+def rerun_command(run_id: str) -> None:
+    """Run a stored run's configuration again on the same data and check it matches.
+
+    The data's fingerprint is checked first: if the bars changed since the run, nothing is
+    compared. Exit code 1 when the data changed or the new trades/metrics differ. The new run
+    is saved with the tag rerun-of:<id>.
+    """
+    from research_lib.results import rerun
+
+    report = rerun(_store(), run_id, source="cli")
+    if not report.ok:
+        raise ResultsError(report.message)
+    out = console()
+    out.print(report.message)
+    if report.saved_to:
+        out.print(f"saved to {report.saved_to}")
+
+
+@backtest_group.command("export")
+@click.argument("run_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default="json",
+    show_default=True,
+    help="json: one file with run, trades and equity. csv: OUTPUT_trades.csv and "
+    "OUTPUT_equity.csv.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="PATH",
+    help="File (json) or file prefix (csv) [default: run-<id8>(.json) here].",
+)
+def export(run_id: str, fmt: str, output: str | None) -> None:
+    """Export a run's trades and (stored, downsampled) equity curve to CSV or JSON."""
+    from research_lib.results import export_run
+
+    for path in export_run(_store(), run_id, fmt, output):
+        console().print(f"wrote {path}")

@@ -1,0 +1,747 @@
+"""The results store, on hand-built BacktestResult objects (no Nautilus runs here)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import research_lib.results as results_module
+from research_lib.errors import ResultsError
+from research_lib.result import METRIC_STATISTICS, TRADE_COLUMNS, BacktestResult
+from research_lib.results import (
+    MAX_EQUITY_POINTS,
+    SCHEMA_VERSION,
+    NotSavedWarning,
+    ResultsStore,
+    StoreUnavailableError,
+    config_hash,
+    default_path,
+    downsample_equity,
+    export_run,
+    rerun_arguments,
+)
+
+START = pd.Timestamp("2024-01-02 14:30", tz="UTC")
+
+
+def make_result(
+    run_id: str | None = None,
+    *,
+    strategy: str = "sma_crossover",
+    symbol: str = "AAPL",
+    sharpe: float | None = 1.5,
+    final_capital: float = 101_000.0,
+    config: dict | None = None,
+    tags: list[str] | None = None,
+    sweep_id: str | None = None,
+    bars: int = 10,
+    equity: pd.Series | None = None,
+) -> BacktestResult:
+    """A small result with known trades, equity and statistics."""
+    first = START + pd.Timedelta("1min")
+    index = pd.date_range(first, periods=bars, freq="1min", name="timestamp").as_unit("ns")
+    if equity is None:
+        equity = pd.Series(np.linspace(100_000.0, final_capital, bars), index=index, name="equity")
+    trades = pd.DataFrame(
+        {
+            "position_id": ["P-1", "P-2", "P-3"],
+            "side": ["LONG", "SHORT", "LONG"],
+            "quantity": [100.0, 100.0, 50.0],
+            "entry_time": pd.to_datetime(
+                ["2024-01-02 14:31", "2024-01-02 14:33", "2024-01-02 14:36"], utc=True
+            ),
+            "exit_time": pd.to_datetime(
+                ["2024-01-02 14:32", "2024-01-02 14:35", "2024-01-02 14:39"], utc=True
+            ),
+            "entry_price": [100.0, 101.5, 99.25],
+            "exit_price": [101.0, 102.0, 100.75],
+            "realized_pnl": [100.0, -50.0, 75.0],
+        }
+    )
+    stats = {stat: 0.1 * i for i, stat in enumerate(METRIC_STATISTICS.values(), start=1)}
+    stats[METRIC_STATISTICS["sharpe"]] = sharpe
+    stats["Long Ratio"] = 0.5
+    return BacktestResult(
+        run_id=run_id or str(uuid.uuid4()),
+        strategy=strategy,
+        strategy_path=f"research_lib.strategies.{strategy}:Strategy",
+        config_path=f"research_lib.strategies.{strategy}:Config",
+        config=config
+        if config is not None
+        else {"fast_period": 10, "slow_period": 20, "instrument_id": f"{symbol}.NASDAQ"},
+        symbol=symbol,
+        instrument_id=f"{symbol}.NASDAQ",
+        bar_type=f"{symbol}.NASDAQ-1-MINUTE-LAST-EXTERNAL",
+        data_source="mock",
+        data_fingerprint="f" * 64,
+        start=START,
+        end=START + pd.Timedelta(minutes=bars - 1),
+        bar_count=bars,
+        currency="USD",
+        initial_capital=100_000.0,
+        final_capital=final_capital,
+        stats=stats,
+        equity=equity,
+        trades=trades,
+        fills=pd.DataFrame(),
+        positions=pd.DataFrame(),
+        duration_seconds=0.25,
+        settings={"data": "mock", "symbol": symbol, "start": "2024-01-02", "seed": 7},
+        versions={"research-lib": "0.1.0", "nautilus_trader": "1.231.0"},
+        warnings=["2 orders were refused"],
+        source="python",
+        tags=tags or [],
+        sweep_id=sweep_id,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ResultsStore:
+    return ResultsStore(tmp_path / "results" / "r.duckdb", lock_timeout=2.0)
+
+
+def _count(path: Path, table: str, run_id: str | None = None) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        if run_id is None:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        column = "id" if table == "runs" else "run_id"
+        sql = f"SELECT count(*) FROM {table} WHERE {column} = ?"
+        return con.execute(sql, [run_id]).fetchone()[0]
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+def test_save_and_get_round_trip_exact_values(store: ResultsStore) -> None:
+    result = make_result(tags=["baseline"], sweep_id="sw1")
+
+    run_id = store.save(result)
+    got = store.get(run_id)
+
+    assert run_id == result.run_id
+    row = got.run
+    assert row["status"] == "completed" and row["error"] is None
+    assert (row["strategy"], row["symbol"], row["source"]) == ("sma_crossover", "AAPL", "python")
+    assert row["tags"] == ["baseline"] and row["sweep_id"] == "sw1"
+    assert row["start"] == START and row["end"] == START + pd.Timedelta(minutes=9)
+    assert row["initial_capital"] == 100_000.0 and row["final_capital"] == 101_000.0
+    assert row["total_return"] == pytest.approx(0.01, abs=0) or row["total_return"] == (
+        101_000.0 / 100_000.0 - 1
+    )
+    assert row["trade_count"] == 3 and row["bar_count"] == 10
+    for name, value in result.metrics.items():
+        assert row[name] == value
+    assert row["config_hash"] == config_hash(result.config)
+    assert row["data_fingerprint"] == "f" * 64 and row["data_source"] == "mock"
+    assert row["settings"] == result.settings
+    assert row["research_lib_version"] == "0.1.0"
+    assert row["nautilus_trader_version"] == "1.231.0"
+    assert row["warnings"] == ["2 orders were refused"]
+    assert row["equity_length"] == 10
+    assert got.config == result.config
+    assert got.stats == result.stats
+    pd.testing.assert_frame_equal(got.trades, result.trades, check_dtype=False)
+    assert list(got.trades.columns) == TRADE_COLUMNS
+    pd.testing.assert_series_equal(got.equity, result.equity, check_freq=False)
+    assert got.metrics["sharpe"] == 1.5 and got.id == run_id and got.status == "completed"
+
+
+def test_config_hash_is_canonical() -> None:
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_default_path_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("RESEARCH_LIB_RESULTS", raising=False)
+    assert default_path() == Path("results/results.duckdb")
+    monkeypatch.setenv("RESEARCH_LIB_RESULTS", str(tmp_path / "x.duckdb"))
+    assert ResultsStore().path == tmp_path / "x.duckdb"
+
+
+def test_save_creates_parent_dirs_and_refuses_duplicates(store: ResultsStore) -> None:
+    result = make_result()
+    store.save(result)
+    assert store.path.exists()
+    with pytest.raises(ResultsError, match="already stored"):
+        store.save(result)
+
+
+def test_result_with_no_trades_and_nan_stats(store: ResultsStore) -> None:
+    result = make_result(sharpe=float("nan"))
+    result.trades = pd.DataFrame(columns=TRADE_COLUMNS)
+    store.save(result)
+    got = store.get(result.run_id)
+    assert got.trades.empty and got.run["trade_count"] == 0 and got.run["sharpe"] is None
+    assert got.stats[METRIC_STATISTICS["sharpe"]] is None
+    assert got.trades_summary() == {"count": 0}
+
+
+def test_trades_summary(store: ResultsStore) -> None:
+    store.save(result := make_result())
+    summary = store.get(result.run_id).trades_summary()
+    assert (summary["count"], summary["long"], summary["short"]) == (3, 2, 1)
+    assert (summary["winners"], summary["losers"], summary["total_pnl"]) == (2, 1, 125.0)
+    assert summary["best"]["position_id"] == "P-1" and summary["worst"]["position_id"] == "P-2"
+    assert summary["first"]["position_id"] == "P-1" and summary["last"]["position_id"] == "P-3"
+
+
+# -- ids -----------------------------------------------------------------------------------
+
+
+def test_prefix_ids_and_ambiguity(store: ResultsStore) -> None:
+    a = "ab12" + str(uuid.uuid4())[4:]
+    b = "ab9f" + str(uuid.uuid4())[4:]
+    store.save(make_result(a))
+    store.save(make_result(b))
+
+    assert store.get("AB12").id == a
+    assert store.resolve("ab9") == b
+    with pytest.raises(ResultsError) as err:
+        store.get("ab")
+    assert str(err.value).startswith("run id prefix 'ab' is ambiguous: matches ")
+    assert a[:8] + "…" in str(err.value) and b[:8] + "…" in str(err.value)
+    with pytest.raises(ResultsError, match=r"no run 'zz' .*research-lib backtest list-results"):
+        store.get("zz")
+    with pytest.raises(ResultsError, match="empty run id"):
+        store.get("  ")
+
+
+def test_get_on_missing_store_says_unknown(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "none.duckdb")
+    with pytest.raises(ResultsError, match="no run 'abc'"):
+        store.get("abc")
+    assert store.list().empty
+    assert not store.path.exists()
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def _populate(store: ResultsStore) -> dict[str, str]:
+    runs = {
+        "best": make_result(sharpe=3.0, final_capital=103_000.0, tags=["x"]),
+        "mid": make_result(sharpe=1.0, strategy="momentum", symbol="MSFT", sweep_id="s1"),
+        "none": make_result(sharpe=None, final_capital=99_000.0, sweep_id="s1"),
+    }
+    ids = {}
+    for name, result in runs.items():
+        ids[name] = store.save(result)
+        time.sleep(0.002)  # distinct created_at
+    ids["failed"] = store.save_failure(
+        {"strategy": "sma_crossover", "settings": {"symbol": "AAPL"}}, "ValueError: boom"
+    )
+    return ids
+
+
+def test_list_filters_and_ordering(store: ResultsStore) -> None:
+    ids = _populate(store)
+
+    newest_first = store.list()
+    assert list(newest_first["id"]) == [ids["failed"], ids["none"], ids["mid"], ids["best"]]
+    by_sharpe = store.list(order_by="sharpe")
+    assert list(by_sharpe["id"][:2]) == [ids["best"], ids["mid"]]  # NULLs last
+    assert set(by_sharpe["id"][2:]) == {ids["none"], ids["failed"]}
+    ascending = store.list(order_by="sharpe", descending=False, status="completed")
+    assert list(ascending["id"]) == [ids["mid"], ids["best"], ids["none"]]
+    by_return = store.list(order_by="return", limit=1)
+    assert list(by_return["id"]) == [ids["best"]]
+    assert by_return["total_return"].iloc[0] == pytest.approx(0.03)
+
+    assert set(store.list(strategy="momentum")["id"]) == {ids["mid"]}
+    assert set(store.list(strategy="research_lib.strategies.momentum:Strategy")["id"]) == {
+        ids["mid"]
+    }
+    assert set(store.list(symbol="MSFT")["id"]) == {ids["mid"]}
+    assert set(store.list(status="failed")["id"]) == {ids["failed"]}
+    assert set(store.list(tag="x")["id"]) == {ids["best"]}
+    assert set(store.list(sweep_id="s1")["id"]) == {ids["mid"], ids["none"]}
+    assert len(store.list(since="2000-01-01")) == 4
+    assert store.list(since=pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).empty
+    assert len(store.list(limit=None)) == 4
+
+
+def test_list_rejects_bad_arguments(store: ResultsStore) -> None:
+    _populate(store)
+    with pytest.raises(ResultsError, match="cannot sort by 'sharp': did you mean 'sharpe'"):
+        store.list(order_by="sharp")
+    with pytest.raises(ResultsError, match="cannot sort by 'id; DROP TABLE runs'"):
+        store.list(order_by="id; DROP TABLE runs")
+    with pytest.raises(ResultsError, match="unknown status 'complete': did you mean 'completed'"):
+        store.list(status="complete")
+    with pytest.raises(ResultsError, match="since must be a date"):
+        store.list(since="yesterday-ish")
+    with pytest.raises(ResultsError, match="limit must be at least 1"):
+        store.list(limit=0)
+    assert store.list(strategy="x' OR '1'='1").empty  # parameters, not string-built SQL
+
+
+def test_list_100k_runs_is_fast(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "big.duckdb")
+    store.save(make_result())
+    with duckdb.connect(str(store.path)) as con:
+        con.execute(
+            """
+            INSERT INTO runs (id, created_at, status, strategy, symbol, trade_count,
+                              total_return, sharpe, max_drawdown, tags, config)
+            SELECT uuid()::VARCHAR, TIMESTAMPTZ '2024-01-01' + to_seconds(i),
+                   'completed', 'sma_crossover', 'AAPL', i % 50, (i % 97) / 1000.0,
+                   CASE WHEN i % 10 = 0 THEN NULL ELSE (i % 89) / 10.0 END,
+                   -(i % 13) / 100.0, ['t' || (i % 5)], '{"fast_period": 10}'
+            FROM range(100000) t(i)
+            """
+        )
+    fresh = ResultsStore(store.path)  # includes the first-open schema check
+    started = time.perf_counter()
+    newest = fresh.list(limit=20)
+    elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    best = fresh.list(order_by="sharpe", limit=20, tag="t1")
+    elapsed_sorted = time.perf_counter() - started
+    assert len(newest) == 20 and len(best) == 20
+    assert best["sharpe"].iloc[0] == 8.8
+    assert elapsed < 0.2, elapsed
+    assert elapsed_sorted < 0.2, elapsed_sorted
+
+
+# -- compare, equity, delete ---------------------------------------------------------------
+
+
+def test_compare_metrics_and_config_diff(store: ResultsStore) -> None:
+    a = store.save(make_result(config={"fast_period": 10, "slow_period": 20, "size": 1}))
+    b = store.save(make_result(sharpe=2.0, config={"fast_period": 5, "slow_period": 20}))
+
+    comparison = store.compare([a[:6], b])
+
+    assert comparison.run_ids == [a, b]
+    assert list(comparison.metrics.columns) == [a[:8], b[:8]]
+    assert comparison.metrics.loc["sharpe"].tolist() == [1.5, 2.0]
+    assert comparison.metrics.loc["trade_count"].tolist() == [3, 3]
+    assert comparison.metrics.loc["final_capital"].tolist() == [101_000.0, 101_000.0]
+    assert list(comparison.config_diff.index) == ["fast_period", "size"]
+    assert comparison.config_diff.loc["fast_period"].tolist() == [10, 5]
+    assert comparison.config_diff.loc["size"].tolist() == [1, None]
+
+
+def test_compare_includes_differing_settings(store: ResultsStore) -> None:
+    first, second = make_result(), make_result()
+    second.settings = {**second.settings, "seed": 8}
+    comparison = store.compare([store.save(first), store.save(second)])
+    assert list(comparison.config_diff.index) == ["settings.seed"]
+    assert comparison.config_diff.loc["settings.seed"].tolist() == [7, 8]
+
+
+def test_equity_aligns_and_forward_fills(store: ResultsStore) -> None:
+    index = pd.date_range("2024-01-02 14:31", periods=4, freq="2min", tz="UTC", name="timestamp")
+    a = make_result(equity=pd.Series([1.0, 2.0, 3.0, 4.0], index=index))
+    b = make_result(equity=pd.Series([10.0, 20.0], index=index[:2] + pd.Timedelta("1min")))
+    ids = [store.save(a), store.save(b)]
+
+    curves = store.equity(ids)
+
+    assert list(curves.columns) == [ids[0][:8], ids[1][:8]]
+    assert len(curves) == 6
+    assert curves[ids[0][:8]].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 4.0]
+    assert curves[ids[1][:8]].iloc[1:].tolist() == [10.0, 10.0, 20.0, 20.0, 20.0]
+    assert np.isnan(curves[ids[1][:8]].iloc[0])
+
+
+def test_delete_removes_run_trades_and_equity(store: ResultsStore) -> None:
+    keep, gone = store.save(make_result()), store.save(make_result())
+    assert store.delete([gone[:8], gone]) == 1
+    for table in ("runs", "trades", "equity_curves"):
+        assert _count(store.path, table, gone) == 0
+        assert _count(store.path, table, keep) > 0
+    with pytest.raises(ResultsError, match="no run"):
+        store.get(gone)
+    with pytest.raises(ResultsError, match="no run"):
+        store.delete(["nope"])
+    assert _count(store.path, "runs") == 1
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_failed_run_is_recorded_with_context(store: ResultsStore) -> None:
+    context = {
+        "run_id": str(uuid.uuid4()),
+        "strategy": "sma_crossover",
+        "strategy_path": "research_lib.strategies.sma_crossover:SMACrossover",
+        "config_path": "research_lib.strategies.sma_crossover:SMAConfig",
+        "params": {"fast_period": 30, "slow_period": 20},
+        "settings": {"data": "mock", "symbol": "AAPL", "start": "2024-01-02", "end": "bad"},
+        "source": "notebook",
+        "tags": ["t"],
+        "sweep_id": "s9",
+        "notebook_path": "notebooks/x.ipynb",
+        "duration_seconds": 0.5,
+    }
+    run_id = store.save_failure_or_keep(context, "ConfigError: fast >= slow", "Traceback...")
+    assert run_id == str(store.path)
+
+    got = store.get(context["run_id"])
+    row = got.run
+    assert row["status"] == "failed"
+    assert row["error"] == "ConfigError: fast >= slow" and row["traceback"] == "Traceback..."
+    assert got.config == {"fast_period": 30, "slow_period": 20}
+    assert (row["source"], row["tags"], row["sweep_id"]) == ("notebook", ["t"], "s9")
+    assert row["notebook_path"] == "notebooks/x.ipynb" and row["symbol"] == "AAPL"
+    assert row["start"] == pd.Timestamp("2024-01-02", tz="UTC") and row["end"] is None
+    assert row["duration_seconds"] == 0.5 and row["trade_count"] == 0
+    assert got.trades.empty and got.equity.empty
+    assert "nautilus_trader" in row["versions"]
+    assert store.list(status="failed")["error"].tolist() == ["ConfigError: fast >= slow"]
+
+
+# -- equity downsampling -------------------------------------------------------------------
+
+
+def test_downsample_keeps_shape_and_limit() -> None:
+    n = 1_000_000
+    index = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+    rng = np.random.default_rng(1)
+    curve = pd.Series(100_000 + np.cumsum(rng.normal(0, 5, n)), index=index)
+
+    small = downsample_equity(curve)
+
+    assert 4_000 < len(small) <= MAX_EQUITY_POINTS
+    assert small.index.is_monotonic_increasing
+    assert small.iloc[0] == curve.iloc[0] and small.iloc[-1] == curve.iloc[-1]
+    assert small.min() == curve.min() and small.max() == curve.max()
+    assert small.index[small.argmin()] == curve.index[curve.argmin()]
+    assert downsample_equity(curve.iloc[:100]) is not None
+    assert len(downsample_equity(curve.iloc[:100])) == 100
+
+
+def test_long_equity_is_stored_downsampled(store: ResultsStore) -> None:
+    result = make_result(bars=20_000)
+    store.save(result)
+    got = store.get(result.run_id)
+    assert len(got.equity) <= MAX_EQUITY_POINTS and got.run["equity_length"] == 20_000
+    assert got.equity.iloc[-1] == result.equity.iloc[-1]
+
+
+# -- transactions and schema ---------------------------------------------------------------
+
+
+def test_crash_during_save_leaves_no_partial_run(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save(make_result())  # the tables exist and hold one run
+    original = results_module._insert_table
+
+    def failing(con, name, table):
+        if name == "equity_curves":
+            raise RuntimeError("disk on fire")
+        original(con, name, table)
+
+    monkeypatch.setattr(results_module, "_insert_table", failing)
+    result = make_result()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        store.save(result)
+    for table in ("runs", "trades", "equity_curves"):
+        assert _count(store.path, table, result.run_id) == 0
+    assert _count(store.path, "runs") == 1
+
+
+def test_upgrades_an_unversioned_file_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:  # the layout before the meta table existed
+        con.execute(
+            "CREATE TABLE runs (id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ, "
+            "status VARCHAR, strategy VARCHAR, symbol VARCHAR, sharpe DOUBLE)"
+        )
+        con.execute("CREATE TABLE trades (run_id VARCHAR, side VARCHAR)")
+        con.execute(
+            "INSERT INTO runs VALUES ('0ld00000-0000-0000-0000-000000000000', "
+            "TIMESTAMPTZ '2023-06-01 00:00:00+00', 'completed', 'sma_crossover', 'AAPL', 0.7)"
+        )
+    store = ResultsStore(path)
+
+    listed = store.list()
+
+    assert listed["id"].tolist() == ["0ld00000-0000-0000-0000-000000000000"]
+    assert listed["sharpe"].tolist() == [0.7] and listed["total_return"].isna().all()
+    with duckdb.connect(str(path), read_only=True) as con:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+    run_id = store.save(make_result())
+    assert store.get(run_id).trades["position_id"].tolist() == ["P-1", "P-2", "P-3"]
+    assert store.get("0ld").run["config"] is None
+
+
+def test_newer_schema_is_refused_and_the_run_kept(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "r.duckdb")
+    store.save(make_result())
+    with duckdb.connect(str(store.path)) as con:
+        con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    newer = ResultsStore(store.path)
+    with pytest.warns(NotSavedWarning, match="newer than this research-lib"):
+        kept = newer.save_or_keep(make_result())
+    assert Path(kept).parent == newer.pending_dir
+    with pytest.raises(ResultsError, match="schema version 99"):
+        newer.list()
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+
+def _save_from_process(path: str, run_id: str, barrier) -> None:
+    barrier.wait(timeout=60)
+    saved_to = ResultsStore(path).save_or_keep(make_result(run_id))
+    if saved_to != path:
+        raise SystemExit(f"kept pending: {saved_to}")
+
+
+def test_eight_processes_save_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.duckdb")
+    ResultsStore(path).save(make_result())  # schema in place; workers race only on the lock
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(8)
+    ids = [str(uuid.uuid4()) for _ in range(8)]
+    workers = [
+        ctx.Process(target=_save_from_process, args=(path, run_id, barrier)) for run_id in ids
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=90)
+    assert [w.exitcode for w in workers] == [0] * 8
+    stored = set(ResultsStore(path).list(limit=None)["id"])
+    assert set(ids) <= stored and len(stored) == 9
+    assert _count(Path(path), "trades") == 27
+
+
+def test_lock_conflicts_are_retried(store: ResultsStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.save(make_result())
+    calls = {"n": 0}
+    real_open = results_module._open
+
+    def sometimes_locked(path: str, read_only: bool):
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise duckdb.IOException('IO Error: Could not set lock on file "x": Conflicting lock')
+        return real_open(path, read_only)
+
+    monkeypatch.setattr(results_module, "_open", sometimes_locked)
+    run_id = store.save(make_result())
+    assert calls["n"] == 4
+    assert store.get(run_id).id == run_id
+
+
+def test_real_lock_from_another_process_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    ResultsStore(path).save(make_result())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('locked', flush=True); time.sleep(0.7); con.close()",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    started = time.perf_counter()
+    run_id = ResultsStore(path).save(make_result())
+    waited = time.perf_counter() - started
+    holder.wait(timeout=10)
+    assert waited > 0.2
+    assert ResultsStore(path).get(run_id).id == run_id
+
+
+# -- pending files -------------------------------------------------------------------------
+
+
+def _unwritable(monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    real_open = results_module._open
+
+    def refuse(path: str, read_only: bool):
+        if not read_only:
+            raise duckdb.IOException(message)
+        return real_open(path, read_only)
+
+    monkeypatch.setattr(results_module, "_open", refuse)
+
+
+def test_unwritable_store_keeps_the_run_and_ingests_it_later(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save(first := make_result())
+    _unwritable(monkeypatch, "IO Error: Cannot open file: Permission denied")
+    kept_run = make_result()
+    with pytest.warns(NotSavedWarning) as caught:
+        kept = store.save_or_keep(kept_run)
+    message = str(caught[0].message)
+    assert kept == str(store.pending_dir / f"{kept_run.run_id}.json")
+    assert "was NOT saved" in message and kept in message and "Permission denied" in message
+    assert json.loads(Path(kept).read_text())["row"]["id"] == kept_run.run_id
+    with pytest.warns(NotSavedWarning):
+        failed_kept = store.save_failure_or_keep({"run_id": "f00"}, "boom", "tb")
+    assert Path(failed_kept).exists()
+    assert _count(store.path, "runs") == 1
+
+    monkeypatch.undo()
+    later = ResultsStore(store.path)
+    later.save(third := make_result())
+    assert set(later.list()["id"]) == {first.run_id, kept_run.run_id, third.run_id, "f00"}
+    got = later.get(kept_run.run_id)
+    pd.testing.assert_frame_equal(got.trades, kept_run.trades, check_dtype=False)
+    pd.testing.assert_series_equal(got.equity, kept_run.equity, check_freq=False)
+    assert not store.pending_dir.exists()
+
+
+def test_pending_runs_are_ingested_on_first_read(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save(make_result())
+    _unwritable(monkeypatch, "IO Error: No space left on device")
+    with pytest.warns(NotSavedWarning, match="No space left"):
+        store.save_or_keep(kept := make_result())
+    monkeypatch.undo()
+    assert kept.run_id in set(ResultsStore(store.path).list()["id"])
+    assert not list(store.pending_dir.glob("*.json"))
+
+
+def test_locked_past_the_timeout_keeps_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultsStore(tmp_path / "r.duckdb", lock_timeout=0.1)
+    _unwritable(monkeypatch, 'IO Error: Could not set lock on file "r.duckdb"')
+    with pytest.raises(StoreUnavailableError, match="stayed locked"):
+        store.save(make_result())
+    with pytest.warns(NotSavedWarning, match="stayed locked"):
+        kept = store.save_or_keep(make_result())
+    assert Path(kept).exists()
+
+
+def test_pending_falls_back_to_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    store = ResultsStore(blocker / "r.duckdb")  # cannot create the store nor its .pending
+    temp = tmp_path / "tmp-pending"
+    monkeypatch.setattr(results_module, "_temp_pending_dir", lambda: temp)
+
+    with pytest.warns(NotSavedWarning, match="is not writable either"):
+        kept = Path(store.save_or_keep(result := make_result()))
+
+    assert kept.parent == temp and kept.exists()
+    # once the store can be written (here: the blocking file replaced by a folder), it's ingested
+    blocker.unlink()
+    blocker.mkdir()
+    store.save(make_result())
+    assert result.run_id in set(store.list()["id"])
+    assert not kept.exists()
+
+
+def test_nowhere_to_keep_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = ResultsStore(blocker / "r.duckdb")
+    monkeypatch.setattr(results_module, "_temp_pending_dir", lambda: blocker / "tmp")
+    with pytest.raises(ResultsError, match=r"could not be saved .* nor kept"):
+        store.save_or_keep(make_result())
+
+
+def test_unreadable_pending_file_is_skipped(store: ResultsStore) -> None:
+    store.pending_dir.mkdir(parents=True)
+    bad = store.pending_dir / "broken.json"
+    bad.write_text("{not json")
+    with pytest.warns(UserWarning, match="skipping unreadable pending run"):
+        store.save(make_result())
+    assert bad.exists() and _count(store.path, "runs") == 1
+
+
+def test_already_stored_pending_file_is_just_removed(store: ResultsStore) -> None:
+    result = make_result()
+    bundle = results_module._bundle_from_result(result)
+    store.save(result)
+    store.pending_dir.mkdir()
+    pending = store.pending_dir / f"{result.run_id}.json"
+    pending.write_text(json.dumps(bundle.to_json(str(store.path))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.save(make_result())
+    assert not pending.exists() and _count(store.path, "runs") == 2
+
+
+# -- export and rerun helpers --------------------------------------------------------------
+
+
+def test_export_json_and_csv(store: ResultsStore, tmp_path: Path) -> None:
+    run_id = store.save(make_result())
+
+    [json_file] = export_run(store, run_id[:8], "json", tmp_path / "out" / "run.json")
+    doc = json.loads(json_file.read_text())
+    assert doc["run"]["id"] == run_id and doc["run"]["config"]["fast_period"] == 10
+    assert [t["realized_pnl"] for t in doc["trades"]] == [100.0, -50.0, 75.0]
+    assert doc["trades"][0]["entry_time"] == "2024-01-02T14:31:00+00:00"
+    assert len(doc["equity"]) == 10 and doc["equity"][-1]["equity"] == 101_000.0
+
+    trades_csv, equity_csv = export_run(store, run_id, "csv", tmp_path / "out" / "x.csv")
+    assert (trades_csv.name, equity_csv.name) == ("x_trades.csv", "x_equity.csv")
+    assert pd.read_csv(trades_csv)["position_id"].tolist() == ["P-1", "P-2", "P-3"]
+    assert pd.read_csv(equity_csv)["equity"].iloc[-1] == 101_000.0
+
+    with pytest.raises(ResultsError, match="unknown export format 'xml'"):
+        export_run(store, run_id, "xml", tmp_path / "x")
+
+
+def test_export_default_output_is_in_cwd(
+    store: ResultsStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = store.save(make_result())
+    monkeypatch.chdir(tmp_path)
+    [path] = export_run(store, run_id)
+    assert path == Path(f"run-{run_id[:8]}.json") and path.exists()
+
+
+def test_rerun_arguments(store: ResultsStore) -> None:
+    result = make_result()
+    result.settings = {
+        "data": "catalog",
+        "symbol": "AAPL",
+        "start": "2024-01-02",
+        "end": "2024-01-05",
+        "starting_balance": 50_000.0,
+        "seed": 3,
+        "catalog": "/cat",
+    }
+    args = rerun_arguments(store.get(store.save(result)))
+    assert args == {
+        "strategy": "research_lib.strategies.sma_crossover:Strategy",
+        "params": {"fast_period": 10, "slow_period": 20},
+        "config_path": "research_lib.strategies.sma_crossover:Config",
+        "data": "catalog",
+        "symbol": "AAPL",
+        "start": "2024-01-02",
+        "end": "2024-01-05",
+        "starting_balance": 50_000.0,
+        "catalog": "/cat",
+        "seed": 3,
+    }
+    in_memory = make_result()
+    in_memory.settings = {"data": "dataframe"}
+    with pytest.raises(ResultsError, match="bars passed in memory"):
+        rerun_arguments(store.get(store.save(in_memory)))
+    failed = store.save_failure({"strategy": "sma"}, "boom")
+    with pytest.raises(ResultsError, match="no stored strategy path"):
+        rerun_arguments(store.get(failed))
+
+
+def test_import_does_not_load_nautilus() -> None:
+    code = "import sys, research_lib.results; print(any('nautilus' in m for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
