@@ -92,7 +92,9 @@ class BacktestResult:
     @property
     def metrics(self) -> dict[str, float | None]:
         """The headline metrics by short name (see :data:`METRIC_STATISTICS`)."""
-        return {name: clean_number(self.stats.get(stat)) for name, stat in METRIC_STATISTICS.items()}
+        return {
+            name: clean_number(self.stats.get(stat)) for name, stat in METRIC_STATISTICS.items()
+        }
 
     def summary(self) -> dict[str, Any]:
         """The one-screen summary the CLI and notebooks print."""

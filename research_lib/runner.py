@@ -12,7 +12,6 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -176,8 +175,15 @@ def run_backtest(
         values, config = resolve_config(config_path, params, market)
         context["config"] = values
         result = _run_engine(
-            run_id, name, strategy_path, config_path, values, config, market,
-            float(starting_balance), verbose,
+            run_id,
+            name,
+            strategy_path,
+            config_path,
+            values,
+            config,
+            market,
+            float(starting_balance),
+            verbose,
         )
     except BaseException as exc:
         if save and isinstance(exc, Exception):

@@ -13,8 +13,9 @@ def make_bars(closes: list[float], start: str = "2024-01-02 14:30", freq: str = 
     opens = np.concatenate(([closes_arr[0]], closes_arr[:-1]))
     return pd.DataFrame(
         {
-            "timestamp": pd.date_range(pd.Timestamp(start, tz="UTC"), periods=len(closes), freq=freq)
-            .as_unit("ns"),
+            "timestamp": pd.date_range(
+                pd.Timestamp(start, tz="UTC"), periods=len(closes), freq=freq
+            ).as_unit("ns"),
             "open": opens,
             "high": np.maximum(opens, closes_arr) + 0.1,
             "low": np.minimum(opens, closes_arr) - 0.1,

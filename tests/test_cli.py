@@ -109,7 +109,9 @@ def test_list_and_show(imported):
     listing = imported("data", "list")
     assert "AAPL" in listing.output and "8,190" in listing.output
     assert "1-MINUTE-LAST" in listing.output
-    shown = imported("data", "show", "AAPL", "--start", "2024-01-05", "--end", "2024-01-05", "--limit", "2")
+    shown = imported(
+        "data", "show", "AAPL", "--start", "2024-01-05", "--end", "2024-01-05", "--limit", "2"
+    )
     assert "2 of 390 bars" in shown.output
     assert "2024-01-05 14:30:00" in shown.output
 

@@ -68,7 +68,14 @@ def test_result_describes_the_run(crossing_run):
     assert r.bar_count == len(CLOSES)
     assert r.config["fast_period"] == 2 and r.config["instrument_id"] == "TEST.NASDAQ"
     assert r.strategy == "sma_crossover"
-    assert set(r.metrics) == {"sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr"}
+    assert set(r.metrics) == {
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "cagr",
+    }
     assert r.metrics["win_rate"] == 0.5
     assert "Max Drawdown" in r.stats and "CAGR (252 days)" in r.stats
     assert r.versions["nautilus_trader"] == "1.231.0"
@@ -99,7 +106,7 @@ def test_unknown_data_source():
 
 
 def test_every_order_refused_is_an_error():
-    with pytest.raises(BacktestError, match="every order was refused .*lower trade_size"):
+    with pytest.raises(BacktestError, match=r"every order was refused .*lower trade_size"):
         run_backtest(
             "sma", {**SMA_2_3, "trade_size": 1_000_000}, data=make_bars(CLOSES), save=False
         )

@@ -106,4 +106,7 @@ def main() -> None:
 
 
 # The command modules register themselves on import.
-from research_lib.cli import backtest, data, results, strategy  # noqa: E402,F401
+import research_lib.cli.backtest  # noqa: E402
+import research_lib.cli.data  # noqa: E402
+import research_lib.cli.results  # noqa: E402
+import research_lib.cli.strategy  # noqa: E402,F401

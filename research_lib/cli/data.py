@@ -54,7 +54,9 @@ def generate(
 
     validate_symbol(symbol)
     try:
-        bars = generate_bars(start, end, freq=freq, session=session, seed=seed, start_price=start_price)
+        bars = generate_bars(
+            start, end, freq=freq, session=session, seed=seed, start_price=start_price
+        )
     except ValueError as exc:
         raise ConfigError(f"cannot generate bars: {exc}") from exc
     if bars.empty:
@@ -68,7 +70,9 @@ def generate(
 
 @data_group.command("import-csv")
 @click.option("--file", "-f", "file", required=True, type=click.Path(), help="OHLCV CSV file.")
-@click.option("--symbol", required=True, help="Symbol to store the bars under, e.g. AAPL or EUR/USD.")
+@click.option(
+    "--symbol", required=True, help="Symbol to store the bars under, e.g. AAPL or EUR/USD."
+)
 @click.option("--venue", default="NASDAQ", show_default=True)
 @click.option(
     "--timezone",
@@ -116,15 +120,21 @@ def list_data() -> None:
 
     frame = open_catalog().symbols()
     if frame.empty:
-        console().print("the catalog is empty: research-lib data import-csv --file ... --symbol ...")
+        console().print(
+            "the catalog is empty: research-lib data import-csv --file ... --symbol ..."
+        )
         return
     table = Table(title="Catalog")
     for column in ("symbol", "venue", "bar_spec", "first", "last", "rows"):
         table.add_column(column, justify="right" if column == "rows" else "left")
     for row in frame.itertuples(index=False):
         table.add_row(
-            row.symbol, row.venue, row.bar_spec, f"{row.first:%Y-%m-%d %H:%M}",
-            f"{row.last:%Y-%m-%d %H:%M}", f"{row.rows:,}",
+            row.symbol,
+            row.venue,
+            row.bar_spec,
+            f"{row.first:%Y-%m-%d %H:%M}",
+            f"{row.last:%Y-%m-%d %H:%M}",
+            f"{row.rows:,}",
         )
     console().print(table)
 
@@ -146,7 +156,11 @@ def show(symbol: str, start: str | None, end: str | None, limit: int, tail: bool
         table.add_column(column, justify="left" if column == "timestamp" else "right")
     for row in shown.itertuples(index=False):
         table.add_row(
-            f"{row.timestamp:%Y-%m-%d %H:%M:%S}", f"{row.open:g}", f"{row.high:g}",
-            f"{row.low:g}", f"{row.close:g}", f"{row.volume:g}",
+            f"{row.timestamp:%Y-%m-%d %H:%M:%S}",
+            f"{row.open:g}",
+            f"{row.high:g}",
+            f"{row.low:g}",
+            f"{row.close:g}",
+            f"{row.volume:g}",
         )
     console().print(table)
