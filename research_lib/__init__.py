@@ -22,6 +22,11 @@ _EXPORTS = {
     "BacktestResult": "research_lib.result",
     "ResultsStore": "research_lib.results",
     "load_run_config": "research_lib.config",
+    "BacktestPanel": "research_lib.widgets",
+    "price_figure": "research_lib.plots",
+    "equity_figure": "research_lib.plots",
+    "sweep": "research_lib.sweep",
+    "run_notebook": "research_lib.notebooks",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -145,7 +145,7 @@ _DDL_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.float64(): "DOUB
 LIST_COLUMNS = (
     "id", "created_at", "status", "source", "strategy", "symbol", "start", "end", "trade_count",
     "total_return", *METRICS, "initial_capital", "final_capital", "duration_seconds",
-    "sweep_id", "tags", "config_hash", "error",
+    "sweep_id", "tags", "config", "config_hash", "error",
 )  # fmt: skip
 SORTABLE = (
     "created_at", "total_return", *METRICS, "trade_count", "final_capital", "initial_capital",

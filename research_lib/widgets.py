@@ -1,0 +1,318 @@
+"""An ipywidgets panel to run one backtest from a notebook and look at it.
+
+``BacktestPanel(catalog, results).display()`` shows: a strategy dropdown; parameter controls
+built from the registry's parameter specs (types, defaults, bounds), rebuilt when the strategy
+changes; the data source (catalog or mock), symbol and dates from the catalog; a Run button; a
+status line; a one-line error in red; a metrics table and the price and equity figures.
+
+Runs go through :func:`research_lib.runner.run_backtest` with ``source="notebook"`` and are
+saved to the results store like any other. The panel keeps ``last_result``, ``last_figures``
+and ``last_error`` so notebooks and tests can use what it showed (an ``Output`` widget only
+captures inside a kernel; see :func:`show`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+import pandas as pd
+from IPython.display import display
+
+from research_lib import registry
+from research_lib.errors import ResearchError
+
+if TYPE_CHECKING:
+    from research_lib.registry import Parameter
+    from research_lib.result import BacktestResult
+
+__all__ = ["BacktestPanel", "metrics_table", "parameter_widget", "show"]
+
+ERROR_COLOR = "#c62828"
+BIG = 1e15  # "no bound" for Bounded*Text widgets (whose own default max is 100)
+DESCRIPTION_WIDTH = {"description_width": "140px"}
+
+
+def parameter_widget(param: Parameter) -> w.ValueWidget:
+    """A control for one registry :class:`~research_lib.registry.Parameter`.
+
+    ints: ``BoundedIntText`` when the parameter has a bound, else ``IntText``; floats and
+    Decimals: ``BoundedFloatText`` (unbounded sides get +/-1e15). ``trade_size`` has no
+    default in the config and gets the runner's (100). Open bounds (``> 0``) are left to the
+    config's own check, whose message the panel shows.
+    """
+    default = param.default
+    if default is None and param.name == "trade_size":
+        default = 100
+    common = {"description": param.name, "style": DESCRIPTION_WIDTH, "tooltip": param.help}
+    low = -BIG if param.low is None else param.low
+    high = BIG if param.high is None else param.high
+    if param.type == "int":
+        value = int(default if default is not None else max(low, 0))
+        if param.low is None and param.high is None:
+            return w.IntText(value=value, **common)
+        return w.BoundedIntText(value=value, min=int(low), max=int(min(high, 2**53)), **common)
+    value = float(default if default is not None else max(low, 0.0))
+    return w.BoundedFloatText(value=value, min=float(low), max=float(high), step=0.1, **common)
+
+
+def _param_value(param: Parameter, value: Any) -> Any:
+    """The control's value as the config expects it (ints stay ints; whole Decimals too)."""
+    if param.type == "int":
+        return int(value)
+    if param.type == "Decimal" and float(value).is_integer():
+        return int(value)
+    return float(value)
+
+
+class BacktestPanel:
+    """Pick a strategy, its parameters and data, run it, see metrics and figures.
+
+    ``catalog``: a ``Catalog`` or its root (default ``Catalog.default_root()``); ``results``:
+    a ``ResultsStore`` or its path (default store). When the catalog has no bars the panel
+    starts on mock data and says so.
+    """
+
+    def __init__(self, catalog: Any = None, results: Any = None, strategy: str | None = None):
+        from research_lib.catalog import Catalog
+        from research_lib.results import ResultsStore
+
+        self.catalog = (
+            catalog
+            if isinstance(catalog, Catalog)
+            else Catalog(catalog if catalog is not None else Catalog.default_root())
+        )
+        self.results = results if isinstance(results, ResultsStore) else ResultsStore(results)
+        self.last_result: BacktestResult | None = None
+        self.last_figures: list[Any] = []
+        self.last_error: str | None = None
+        self.last_exception: BaseException | None = None
+        self.params: dict[str, w.ValueWidget] = {}
+        self._specs: dict[str, Parameter] = {}
+        self._catalog_problem: str | None = None
+
+        names = registry.names()
+        self.strategy = w.Dropdown(
+            options=names,
+            value=registry.get(strategy).name if strategy else names[0],
+            description="strategy",
+            style=DESCRIPTION_WIDTH,
+        )
+        self.description = w.HTML()
+        self.params_box = w.VBox()
+        self.source = w.ToggleButtons(options=["catalog", "mock"], description="data")
+        self.symbol = w.Dropdown(options=[], description="symbol", style=DESCRIPTION_WIDTH)
+        self.start = w.DatePicker(description="start", style=DESCRIPTION_WIDTH)
+        self.end = w.DatePicker(description="end", style=DESCRIPTION_WIDTH)
+        self.note = w.HTML()
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.status = w.HTML()
+        self.error = w.HTML()
+        self.metrics = w.HTML()
+        self.output = w.Output()
+
+        self._symbols = self._load_symbols()
+        symbols = list(dict.fromkeys(self._symbols["symbol"].astype(str)))
+        self.symbol.options = symbols
+        self.symbol.value = symbols[0] if symbols else None
+        self._build_params()
+        self.strategy.observe(lambda _: self._build_params(), names="value")
+        self.symbol.observe(lambda _: self._set_dates(), names="value")
+        self.source.observe(lambda _: self._source_changed(), names="value")
+        self.run_button.on_click(lambda _: self.run())
+        if self.symbol.options:
+            self.source.value = "catalog"
+            self._source_changed()
+        else:
+            self.source.value = "mock"  # fires _source_changed
+
+        self.widget = w.VBox(
+            [
+                w.HBox([self.strategy, self.description]),
+                self.params_box,
+                w.HBox([self.source]),
+                w.HBox([self.symbol, self.start, self.end]),
+                self.note,
+                w.HBox([self.run_button, self.status]),
+                self.error,
+                self.metrics,
+                self.output,
+            ]
+        )
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _load_symbols(self) -> pd.DataFrame:
+        """The catalog's symbols, or an empty frame (with a note) when it cannot be read."""
+        try:
+            return self.catalog.symbols()
+        except Exception as exc:  # an unreadable catalog must not break the panel
+            self._catalog_problem = _one_line(exc)
+            return pd.DataFrame(columns=["symbol", "bar_spec", "venue", "first", "last", "rows"])
+
+    def _build_params(self) -> None:
+        """Controls for the selected strategy's parameters (rebuilt on every change)."""
+        info = registry.get(self.strategy.value)
+        self.description.value = f"<i>{html.escape(info.description)}</i>"
+        self._specs = {p.name: p for p in info.parameters()}
+        self.params = {name: parameter_widget(p) for name, p in self._specs.items()}
+        self.params_box.children = tuple(self.params.values())
+
+    def _source_changed(self) -> None:
+        mock = self.source.value == "mock"
+        self.symbol.disabled = mock
+        if mock:
+            from research_lib.runner import DEFAULT_SYMBOL, MOCK_END, MOCK_START
+
+            self.start.value = dt.date.fromisoformat(MOCK_START)
+            self.end.value = dt.date.fromisoformat(MOCK_END)
+            if self.symbol.options:
+                self.note.value = f"mock data: seeded synthetic {DEFAULT_SYMBOL} minute bars"
+            else:
+                why = self._catalog_problem
+                self.note.value = html.escape(
+                    f"The catalog at {self.catalog.root} has no bars"
+                    + (f" ({why})" if why else "")
+                    + ": using mock data (import bars with `research-lib data import`)."
+                )
+        else:
+            self.note.value = ""
+            self._set_dates()
+
+    def _set_dates(self) -> None:
+        """Start and end pickers to the selected symbol's first and last bar dates."""
+        rows = self._symbols[self._symbols["symbol"].astype(str) == self.symbol.value]
+        if self.source.value != "catalog" or rows.empty:
+            return
+        self.start.value = pd.Timestamp(rows["first"].min()).date()
+        self.end.value = pd.Timestamp(rows["last"].max()).date()
+
+    # -- running ------------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """The strategy parameters as set in the controls."""
+        return {name: _param_value(self._specs[name], c.value) for name, c in self.params.items()}
+
+    def run(self) -> BacktestResult | None:
+        """Run the backtest as set up; show its metrics and figures, or a one-line error."""
+        from research_lib.plots import equity_figure, price_figure
+        from research_lib.runner import run_backtest
+
+        self.error.value = ""
+        self.last_error = self.last_exception = None
+        self.status.value = "running…"
+        self.run_button.disabled = True
+        started = time.perf_counter()
+        catalog = self.source.value == "catalog"
+        try:
+            result = run_backtest(
+                self.strategy.value,
+                self.values(),
+                data=self.source.value,
+                symbol=self.symbol.value if catalog else None,
+                start=_iso(self.start.value),
+                end=_iso(self.end.value),
+                catalog=self.catalog,
+                results=self.results,
+                source="notebook",
+            )
+            figures = [price_figure(result), equity_figure(result)]
+        except Exception as exc:
+            return self._failed(exc, time.perf_counter() - started)
+        finally:
+            self.run_button.disabled = False
+        self.last_result, self.last_figures = result, figures
+        self.metrics.value = metrics_table(result)
+        show(self.output, figures)
+        elapsed = time.perf_counter() - started
+        if result.saved_to == str(self.results.path):
+            saved = f"saved as run {result.run_id[:8]}"
+        else:
+            saved = f"run {result.run_id[:8]} NOT saved to the store (kept in {result.saved_to})"
+        self.status.value = html.escape(f"done in {elapsed:.1f} s, {saved}")
+        return result
+
+    def _failed(self, exc: Exception, elapsed: float) -> None:
+        message = _one_line(exc)
+        if not isinstance(exc, ResearchError):  # a bug, not a user error: name its type
+            message = f"{type(exc).__name__}: {message} (details: panel.last_exception)"
+        self.last_error, self.last_exception = message, exc
+        self.error.value = f'<span style="color:{ERROR_COLOR}">{html.escape(message)}</span>'
+        self.status.value = f"failed after {elapsed:.1f} s"
+        self.metrics.value = ""
+        show(self.output, [])
+        return None
+
+    # -- showing ------------------------------------------------------------------------------
+
+    def display(self) -> None:
+        """Show the panel in the notebook."""
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def metrics_table(result: BacktestResult) -> str:
+    """The run's headline numbers as a small HTML table."""
+    from research_lib.plots import METRIC_FORMATS
+
+    def fmt(value: Any, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    summary = result.summary()
+    rows = [
+        ("run", result.run_id[:8]),
+        ("period", summary["period"]),
+        ("bars", f"{result.bar_count:,}"),
+        ("trades", f"{result.trade_count:,}"),
+        ("total return", fmt(result.total_return, "+.2%")),
+        ("final capital", f"{result.final_capital:,.2f} {result.currency}"),
+    ]
+    for name, value in result.metrics.items():
+        label, spec = METRIC_FORMATS[name]
+        rows.append((label, fmt(value, spec)))
+    rows += [("warning", text) for text in result.warnings]
+    body = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+        f"<td style='text-align:right'>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table class='research-lib-metrics'>{body}</table>"
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def show(output: w.Output, objects: list[Any]) -> None:
+    """Replace what ``output`` shows with ``objects``.
+
+    In a kernel they are displayed inside the output widget as usual. Elsewhere (plain
+    Python, pytest) an Output cannot capture, so each becomes a plain-text entry naming it.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        output.outputs = tuple(
+            {
+                "output_type": "display_data",
+                "data": {"text/plain": f"<{type(obj).__name__}>"},
+                "metadata": {},
+            }
+            for obj in objects
+        )
+        return
+    output.clear_output()
+    with output:
+        for obj in objects:
+            display(obj)

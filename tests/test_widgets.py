@@ -1,0 +1,201 @@
+"""Tests for research_lib.widgets: the panel driven programmatically, as a user would click it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
+
+import ipywidgets as w
+import plotly.graph_objects as go
+import pytest
+
+import research_lib.runner as runner_module
+from research_lib import widgets
+from research_lib.catalog import Catalog
+from research_lib.registry import Parameter
+from research_lib.results import ResultsStore
+from research_lib.synthetic import generate_bars, write_csv
+from research_lib.widgets import BacktestPanel, parameter_widget
+
+JAN2, JAN4 = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ResultsStore:
+    return ResultsStore(tmp_path / "results" / "results.duckdb")
+
+
+@pytest.fixture
+def panel(tmp_path: Path, store: ResultsStore) -> BacktestPanel:
+    """A panel on an empty catalog (so: mock data) with a short date range."""
+    panel = BacktestPanel(catalog=tmp_path / "empty_catalog", results=store)
+    panel.start.value, panel.end.value = JAN2, JAN4
+    return panel
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """A catalog with two days of AAPL minute bars."""
+    root = tmp_path_factory.mktemp("catalog")
+    write_csv(generate_bars("2024-01-02", "2024-01-03"), root / "aapl.csv")
+    cat = Catalog(root / "catalog")
+    cat.import_csv(root / "aapl.csv", "AAPL")
+    return cat
+
+
+def test_empty_catalog_defaults_to_mock_and_says_so(panel):
+    assert panel.source.value == "mock"
+    assert "has no bars: using mock data" in panel.note.value
+    assert panel.symbol.disabled and panel.symbol.options == ()
+    assert isinstance(panel.widget, w.VBox)
+
+
+def test_parameter_controls_follow_the_registry(panel):
+    assert panel.strategy.options == ("sma_crossover", "mean_reversion", "momentum")
+    assert list(panel.params) == ["fast_period", "slow_period", "trade_size"]
+    fast = panel.params["fast_period"]
+    assert isinstance(fast, w.BoundedIntText)
+    assert (fast.value, fast.min) == (10, 1) and fast.max > 1_000_000
+    assert panel.params["trade_size"].value == 100
+    assert panel.values() == {"fast_period": 10, "slow_period": 20, "trade_size": 100}
+
+    panel.strategy.value = "momentum"
+    assert list(panel.params) == ["rsi_period", "oversold_threshold", "overbought_threshold",
+                                  "trade_size"]  # fmt: skip
+    oversold = panel.params["oversold_threshold"]
+    assert isinstance(oversold, w.BoundedFloatText)
+    assert (oversold.value, oversold.min, oversold.max) == (30.0, 0.0, 100.0)
+    assert panel.params_box.children == tuple(panel.params.values())
+    assert "RSI" in panel.description.value
+    panel.params["trade_size"].value = 12.5
+    assert panel.values() == {
+        "rsi_period": 14,
+        "oversold_threshold": 30.0,
+        "overbought_threshold": 70.0,
+        "trade_size": 12.5,
+    }
+
+
+def test_parameter_widget_kinds():
+    assert isinstance(parameter_widget(Parameter("n", "int", 5)), w.IntText)
+    size = parameter_widget(Parameter("trade_size", "Decimal", None, low=0))
+    assert size.value == 100
+    other = parameter_widget(Parameter("k", "float", None, low=2))
+    assert (other.value, other.min) == (2.0, 2.0)
+
+
+def test_run_shows_figures_and_metrics_and_saves_a_notebook_run(panel, store):
+    panel.run_button.click()
+    result = panel.last_result
+    assert result is not None and panel.error.value == "" and panel.last_error is None
+    assert result.data_source == "mock" and result.bar_count == 3 * 390
+    assert [type(f) for f in panel.last_figures] == [go.Figure, go.Figure]
+    assert panel.last_figures[0].data[0].type == "candlestick"
+    assert len(panel.output.outputs) == 2
+    assert "Sharpe ratio" in panel.metrics.value and result.run_id[:8] in panel.metrics.value
+    assert panel.status.value.startswith("done in ")
+    assert panel.status.value.endswith(f"saved as run {result.run_id[:8]}")
+    assert not panel.run_button.disabled
+
+    runs = store.list()
+    assert runs["id"].tolist() == [result.run_id]
+    assert runs["source"].tolist() == ["notebook"]
+    assert runs["status"].tolist() == ["completed"]
+
+
+def test_invalid_parameters_show_a_one_line_error(panel, store):
+    panel.params["fast_period"].value = 30
+    panel.run_button.click()
+    assert panel.last_result is None and panel.last_figures == []
+    assert "slow_period: must be greater than fast_period (30), was 20" in panel.error.value
+    assert widgets.ERROR_COLOR in panel.error.value
+    assert panel.last_error.startswith("slow_period")
+    assert panel.status.value.startswith("failed after")
+    assert panel.output.outputs == () and panel.metrics.value == ""
+    failed = store.list(status="failed")
+    assert failed["source"].tolist() == ["notebook"]
+
+
+def test_unexpected_errors_are_shown_not_raised(panel, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(runner_module, "run_backtest", broken)
+    assert panel.run() is None
+    assert "RuntimeError: boom (details: panel.last_exception)" in panel.error.value
+    assert "second line" not in panel.error.value
+    assert isinstance(panel.last_exception, RuntimeError)
+
+
+def test_catalog_symbols_and_dates_fill_the_controls(catalog, store):
+    panel = BacktestPanel(catalog=catalog, results=store, strategy="sma")
+    assert panel.strategy.value == "sma_crossover"
+    assert panel.source.value == "catalog" and not panel.symbol.disabled
+    assert panel.symbol.options == ("AAPL",)
+    assert (panel.start.value, panel.end.value) == (JAN2, dt.date(2024, 1, 3))
+    assert panel.note.value == ""
+
+    panel.source.value = "mock"
+    assert panel.symbol.disabled and panel.end.value == dt.date(2024, 1, 31)
+    assert "mock data" in panel.note.value
+    panel.source.value = "catalog"
+    assert (panel.start.value, panel.end.value) == (JAN2, dt.date(2024, 1, 3))
+
+    panel.end.value = JAN2
+    result = panel.run()
+    assert result is panel.last_result and result.data_source == "catalog"
+    assert result.symbol == "AAPL" and result.bar_count == 390
+    assert store.list()["source"].tolist() == ["notebook"]
+
+
+def test_unreadable_catalog_falls_back_to_mock(tmp_path, monkeypatch):
+    def unreadable(self):
+        raise OSError("permission denied")
+
+    monkeypatch.setattr(Catalog, "symbols", unreadable)
+    panel = BacktestPanel(catalog=tmp_path / "cat", results=tmp_path / "r.duckdb")
+    assert panel.source.value == "mock"
+    assert "(permission denied)" in panel.note.value
+    assert isinstance(panel.results, ResultsStore)
+
+
+def test_a_run_kept_out_of_the_store_says_so(panel, monkeypatch):
+    real = runner_module.run_backtest
+
+    def pending(*args, **kwargs):
+        result = real(*args, **{**kwargs, "save": False})
+        result.saved_to = "/somewhere/pending/run.json"
+        return result
+
+    monkeypatch.setattr(runner_module, "run_backtest", pending)
+    panel.end.value = JAN2
+    result = panel.run()
+    assert f"run {result.run_id[:8]} NOT saved to the store" in panel.status.value
+
+
+def test_figures_are_displayed_inside_the_output_in_a_kernel(monkeypatch):
+    import IPython
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=object()))
+    monkeypatch.setattr(widgets, "display", shown.append)
+    output = w.Output()
+    figures = [go.Figure(), go.Figure()]
+    widgets.show(output, figures)
+    assert shown == figures
+
+
+def test_outside_a_kernel_outputs_name_what_was_shown():
+    output = w.Output()
+    widgets.show(output, [go.Figure()])
+    assert output.outputs[0]["data"] == {"text/plain": "<Figure>"}
+    widgets.show(output, [])
+    assert output.outputs == ()
+
+
+def test_display_and_rich_repr(panel, capsys):
+    panel.display()  # outside a kernel IPython prints the widget's repr
+    assert "VBox" in capsys.readouterr().out
+    bundle = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
