@@ -296,23 +296,18 @@ def _one_line(exc: BaseException) -> str:
 def show(output: w.Output, objects: list[Any]) -> None:
     """Replace what ``output`` shows with ``objects``.
 
-    In a kernel they are displayed inside the output widget as usual. Elsewhere (plain
-    Python, pytest) an Output cannot capture, so each becomes a plain-text entry naming it.
+    The objects' display bundles are set on the widget directly rather than captured with
+    ``with output: display(...)``, which in a headless kernel (nbmake, papermill) holds the
+    cell's reply until its timeout. Outside IPython each becomes a plain-text entry naming it.
     """
     from IPython import get_ipython
 
     shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        output.outputs = tuple(
-            {
-                "output_type": "display_data",
-                "data": {"text/plain": f"<{type(obj).__name__}>"},
-                "metadata": {},
-            }
-            for obj in objects
-        )
-        return
-    output.clear_output()
-    with output:
-        for obj in objects:
-            display(obj)
+    bundles = []
+    for obj in objects:
+        if shell is None:
+            data, metadata = {"text/plain": f"<{type(obj).__name__}>"}, {}
+        else:
+            data, metadata = shell.display_formatter.format(obj)
+        bundles.append({"output_type": "display_data", "data": data, "metadata": metadata})
+    output.outputs = tuple(bundles)

@@ -177,13 +177,25 @@ def test_a_run_kept_out_of_the_store_says_so(panel, monkeypatch):
 def test_figures_are_displayed_inside_the_output_in_a_kernel(monkeypatch):
     import IPython
 
-    shown = []
-    monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=object()))
-    monkeypatch.setattr(widgets, "display", shown.append)
+    def format_(obj):
+        return {"text/html": f"<b>{obj.layout.title.text}</b>"}, {"shown": True}
+
+    shell = SimpleNamespace(kernel=object(), display_formatter=SimpleNamespace(format=format_))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
     output = w.Output()
-    figures = [go.Figure(), go.Figure()]
-    widgets.show(output, figures)
-    assert shown == figures
+    widgets.show(output, [go.Figure(layout={"title": "a"}), go.Figure(layout={"title": "b"})])
+    assert output.outputs == (
+        {
+            "output_type": "display_data",
+            "data": {"text/html": "<b>a</b>"},
+            "metadata": {"shown": True},
+        },
+        {
+            "output_type": "display_data",
+            "data": {"text/html": "<b>b</b>"},
+            "metadata": {"shown": True},
+        },
+    )
 
 
 def test_outside_a_kernel_outputs_name_what_was_shown():

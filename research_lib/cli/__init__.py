@@ -108,5 +108,6 @@ def main() -> None:
 # The command modules register themselves on import.
 import research_lib.cli.backtest  # noqa: E402
 import research_lib.cli.data  # noqa: E402
+import research_lib.cli.notebook  # noqa: E402
 import research_lib.cli.results  # noqa: E402
-import research_lib.cli.strategy  # noqa: E402,F401
+import research_lib.cli.strategy  # noqa: E402, F401

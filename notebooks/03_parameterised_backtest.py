@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Parameterised backtest
+#
+# One backtest from the parameters below, saved to the results store. Run it as it is, or
+# with other parameters through papermill:
+#
+# ```
+# research-lib notebook run notebooks/03_parameterised_backtest.ipynb -p symbol AAPL -p data catalog
+# research-lib sweep sma_crossover --grid fast_period=5,10 --grid slow_period=20,40 --via papermill
+# ```
+#
+# `run_notebook` (and so the commands above) sets `source` and `notebook_path`, so the stored
+# run points back at the executed notebook in `notebooks/output/`.
+
+# %% tags=["parameters"]
+strategy = "sma_crossover"  # registered name (research-lib strategy list) or module:Class
+config = None  # or a YAML run config; its backtest: section fills the settings left None
+params = {"fast_period": 10, "slow_period": 30}  # strategy parameters (override the config's)
+symbol = "AAPL"
+start = "2024-01-02"
+end = "2024-01-05"
+data = "mock"  # "mock": seeded synthetic bars; "catalog": bars imported into the catalog
+catalog = None  # default: $RESEARCH_LIB_CATALOG, else <repo>/parquet_catalog
+results = None  # default: $RESEARCH_LIB_RESULTS, else <repo>/results/results.duckdb
+seed = 42  # seed of the mock bars
+tags = []
+source = "notebook"  # run_notebook sets "papermill", sweeps "sweep"
+notebook_path = None  # run_notebook sets the executed notebook's path
+sweep_id = None
+
+# %%
+import pandas as pd
+
+from research_lib.notebooks import catalog_root, results_path
+from research_lib.sweep import as_run_config
+
+# %%
+run_config = as_run_config(config or strategy)
+print(f"{run_config.strategy_name}: {run_config.strategy_path}")
+
+# %%
+result = run_config.run(
+    params=params,
+    symbol=symbol,
+    start=start,
+    end=end,
+    data=data,
+    catalog=catalog_root(catalog),
+    results=results_path(results),
+    seed=seed,
+    tags=tags,
+    source=source,
+    notebook_path=notebook_path,
+    sweep_id=sweep_id,
+)
+
+# %%
+print(f"run {result.run_id} saved to {result.saved_to}")
+pd.Series(result.summary(), name=result.run_id[:8]).to_frame()

@@ -1,0 +1,68 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Compare results
+#
+# Everything here is read from the results store: recent runs, equity curves side by side,
+# metrics compared, and a sweep's heatmap. On a fresh clone the store holds no sweep yet, so
+# a small one on mock data (4 points, three days, a few seconds) is run first.
+
+# %%
+from research_lib import ResultsStore, plots
+from research_lib.notebooks import ensure_demo_sweep, results_path
+from research_lib.sweep import SweepResult
+
+store = ResultsStore(results_path())
+sweep_id = ensure_demo_sweep(store)
+print(f"store {store.path}, sweep {sweep_id}")
+
+# %% [markdown]
+# ## Recent runs
+
+# %%
+recent = store.list(limit=10)
+recent[["id", "created_at", "status", "source", "strategy", "symbol", "total_return", "sharpe"]]
+
+# %% [markdown]
+# ## The sweep, best first
+
+# %%
+done = SweepResult.load(store, sweep_id)
+ranked = done.ranked("sharpe")
+ranked.head(10)
+
+# %% [markdown]
+# ## Equity of the three best runs
+
+# %%
+chosen = ranked["id"].head(3).tolist()
+plots.equity_overlay_from_store(store, chosen)
+
+# %% [markdown]
+# ## Metrics compared
+
+# %%
+store.compare(chosen).metrics.round(4)
+
+# %%
+plots.metric_bars(ranked, "sharpe")
+
+# %% [markdown]
+# ## Sharpe over the grid
+
+# %%
+x, y = list(done.grid)[:2]
+plots.sweep_heatmap(done.runs, x, y, "sharpe")

@@ -1,0 +1,260 @@
+"""``research-lib notebook run``, ``research-lib sweep`` and ``research-lib lab``.
+
+``notebook run`` executes a notebook with papermill (:func:`research_lib.notebooks.run_notebook`),
+``sweep`` runs a parameter grid (:func:`research_lib.sweep.sweep`) and ``lab`` starts JupyterLab
+in the project's environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from research_lib.cli import cli, console, group, settings
+from research_lib.errors import ConfigError, NotebookError
+
+notebook_group = group("notebook", "Execute notebooks with parameters (papermill).")
+
+LAB_INSTALL = "JupyterLab is not installed: run `uv sync --extra lab`, then `uv run jupyter lab`"
+RANKED_METRICS = (
+    ("total_return", "Return", "pct"),
+    ("sharpe", "Sharpe", "num"),
+    ("sortino", "Sortino", "num"),
+    ("max_drawdown", "Max DD", "pct"),
+    ("win_rate", "Win rate", "pct"),
+    ("profit_factor", "PF", "num"),
+    ("trade_count", "Trades", "int"),
+)
+
+
+def _yaml_value(text: str) -> Any:
+    """A parameter value read as YAML, so ``10`` is an int and ``[a, b]`` a list."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _params_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter: value")
+    return data
+
+
+@notebook_group.command("run")
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter (value read as YAML: 10 is a number), repeatable: -p symbol AAPL.",
+)
+@click.option(
+    "-f",
+    "--parameters-file",
+    "params_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file of parameters; -p values override it.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Executed notebook path.")
+def notebook_run(
+    notebook: str,
+    parameters: tuple[tuple[str, str], ...],
+    params_file: str | None,
+    output: str | None,
+) -> None:
+    """Execute NOTEBOOK with parameters; print the output notebook and the runs it recorded.
+
+    \b
+    Examples:
+      research-lib notebook run notebooks/03_parameterised_backtest.ipynb -p symbol AAPL
+      research-lib notebook run notebooks/03_parameterised_backtest.ipynb -f params.yaml
+    The output defaults to notebooks/output/<name>-<timestamp>.ipynb.
+    """
+    from research_lib.notebooks import run_notebook
+
+    values = _params_file(params_file) if params_file else {}
+    values.update({name: _yaml_value(text) for name, text in parameters})
+    run = run_notebook(
+        notebook,
+        values,
+        output,
+        results=settings().results,
+        catalog=settings().catalog,
+        progress=settings().verbose,
+    )
+    out = console()
+    out.print(f"output notebook: {run.output}")
+    if not run.run_ids:
+        out.print("no runs recorded")
+    for run_id in run.run_ids:
+        out.print(f"run {run_id} saved to {run.results}")
+
+
+@cli.command("sweep")
+@click.argument("config")
+@click.option(
+    "--grid",
+    "-g",
+    "grid",
+    multiple=True,
+    required=True,
+    metavar="NAME=VALUES",
+    help="Values of one parameter: a,b,c or start:stop[:step] (stop included); repeatable.",
+)
+@click.option("--symbol", help="Symbol (default: the config's).")
+@click.option("--start", help="First day, e.g. 2024-01-02 (default: the config's).")
+@click.option("--end", help="Last day, inclusive (default: the config's).")
+@click.option(
+    "--data", type=click.Choice(["catalog", "mock"]), help="Bars source (default: the config's)."
+)
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--via",
+    type=click.Choice(["runner", "papermill"]),
+    default="runner",
+    show_default=True,
+    help="papermill: execute notebooks/03_parameterised_backtest.ipynb per point.",
+)
+@click.option("--sort", default="sharpe", show_default=True, help="Metric to rank by.")
+@click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
+@click.option("--tag", "tags", multiple=True, help="Label stored with every run (repeatable).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def sweep_command(
+    config: str,
+    grid: tuple[str, ...],
+    symbol: str | None,
+    start: str | None,
+    end: str | None,
+    data: str | None,
+    workers: int,
+    via: str,
+    sort: str,
+    seed: int,
+    tags: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Backtest CONFIG (a YAML run config or a strategy name) at every point of a grid.
+
+    \b
+    Examples:
+      research-lib sweep configs/examples/sma_config.yaml \\
+          --grid fast_period=5,10,20 --grid slow_period=30:60:10 --workers 4
+      research-lib sweep sma_crossover --data mock --grid fast_period=5,10 --grid slow_period=20,40
+    Invalid points (fast_period >= slow_period) are listed and skipped.
+    """
+    from research_lib.sweep import parse_grid, plan_sweep, rank_column, sweep
+
+    parsed = parse_grid(grid)
+    rank_column(sort, parsed)
+    out = console()
+    plan = plan_sweep(config, parsed)
+    for point, reason in plan.skipped:
+        out.print(f"[yellow]skipped[/yellow] {_label(point)}: {reason}")
+    out.print(
+        f"{len(plan.points)} of {plan.size} points to run ({workers} worker"
+        f"{'s' if workers > 1 else ''}, via {via})"
+    )
+    done = sweep(
+        plan.run_config,
+        parsed,
+        symbol=symbol,
+        start=start,
+        end=end,
+        workers=workers,
+        via=via,
+        data=data,
+        catalog=settings().catalog,
+        results=settings().results,
+        progress=not no_progress,
+        seed=seed,
+        tags=tags,
+    )
+    ranked = done.ranked(sort, descending=True)
+    out.print(_ranked_table(ranked, list(done.grid), done.sweep_id, sort))
+    for point, error in done.failed:
+        out.print(f"[red]failed[/red] {_label(point)}: {error}")
+    out.print(
+        f"sweep {done.sweep_id}: {len(ranked)} completed, {len(done.failed)} failed, "
+        f"{len(done.skipped)} skipped in {done.duration_seconds:.1f} s; saved to {done.results}\n"
+        f"research-lib backtest list-results --sweep {done.sweep_id}"
+    )
+
+
+def _ranked_table(ranked: Any, params: list[str], sweep_id: str, sort: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"sweep {sweep_id[:8]}, best {sort} first")
+    table.add_column("#", justify="right")
+    for name in params:
+        table.add_column(name, justify="right")
+    for _, title, _ in RANKED_METRICS:
+        table.add_column(title, justify="right")
+    table.add_column("Run")
+    for _, row in ranked.iterrows():
+        cells = [str(row["rank"]), *(str(row[p]) for p in params)]
+        cells += [_cell(row.get(column), kind) for column, _, kind in RANKED_METRICS]
+        table.add_row(*cells, str(row["id"])[:8])
+    return table
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None or value != value:  # None or NaN
+        return "—"
+    if kind == "pct":
+        return f"{value:+.2%}"
+    if kind == "int":
+        return f"{int(value):,}"
+    return f"{value:.3f}"
+
+
+def _label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in point.items())
+
+
+@cli.command(
+    "lab",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lab(args: tuple[str, ...]) -> None:
+    """Open JupyterLab on the project, with this environment as the kernel.
+
+    Needs the optional extra: `uv sync --extra lab`. Extra arguments go to `jupyter lab`.
+    """
+    from research_lib.notebooks import project_root
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise NotebookError(LAB_INSTALL)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        f"--ServerApp.root_dir={project_root()}",
+        *args,
+    ]
+    sys.stdout.flush()
+    if os.name == "nt":  # pragma: no cover - exec does not replace the process on Windows
+        import subprocess
+
+        raise SystemExit(subprocess.call(command))
+    os.execvp(command[0], command)

@@ -1,0 +1,352 @@
+"""Notebooks as runs: where the project's folders are, and executing notebooks with papermill.
+
+:func:`run_notebook` executes a notebook with parameters through papermill, in the current
+environment's ``python3`` kernel, with the notebook's folder as working directory. It injects
+``source="papermill"`` and ``notebook_path=<output notebook>`` (and absolute ``results`` and
+``catalog`` paths) when the notebook declares those parameters, so the ``run_backtest`` call in
+the notebook records where it ran. A notebook that fails in a cell keeps its output notebook, is
+recorded as a failed run (unless the failing ``run_backtest`` call already recorded one), and
+raises :class:`NotebookExecutionError` naming the cell and the error in one line.
+
+The path helpers (:func:`project_root`, :func:`results_path`, :func:`catalog_root`) let
+notebooks find the project's data, catalog and results store whether they run from the repo
+root, from ``notebooks/`` (Jupyter, nbmake) or from papermill.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import traceback as tb
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from research_lib.errors import NotebookError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    from research_lib.results import ResultsStore
+
+__all__ = [
+    "NotebookExecutionError",
+    "NotebookRun",
+    "catalog_root",
+    "default_output",
+    "ensure_demo_sweep",
+    "notebook_parameters",
+    "notebook_path",
+    "project_root",
+    "results_path",
+    "run_notebook",
+]
+
+NOTEBOOKS_DIR = "notebooks"
+OUTPUT_DIR = "output"
+PARAMETERISED = "03_parameterised_backtest.ipynb"
+DEFAULT_KERNEL = "python3"
+# Parameters run_notebook fills in when the notebook declares them and the caller did not.
+RECORDING_PARAMETERS = ("source", "notebook_path", "results", "catalog")
+# The kernel's own log (not cell output) at ERROR: no start-up notices on the terminal.
+QUIET_KERNEL = ("--IPKernelApp.log_level=ERROR",)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# -- where things are ---------------------------------------------------------------------
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The folder holding ``pyproject.toml``, searched upwards from ``start`` (the cwd).
+
+    Falls back to the checkout research_lib was imported from, then to ``start`` itself.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    package_checkout = Path(__file__).resolve().parent.parent
+    if (package_checkout / "pyproject.toml").is_file():
+        return package_checkout
+    return here  # pragma: no cover - research_lib installed outside any project
+
+
+def results_path(path: str | Path | None = None) -> Path:
+    """``path``, else ``$RESEARCH_LIB_RESULTS``, else ``<project root>/results/results.duckdb``.
+
+    Unlike ``ResultsStore(None)`` (relative to the cwd), the fallback does not depend on the
+    folder a notebook runs from.
+    """
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("RESEARCH_LIB_RESULTS")
+    return Path(env) if env else project_root() / "results" / "results.duckdb"
+
+
+def catalog_root(path: str | Path | None = None) -> Path:
+    """``path``, else ``$RESEARCH_LIB_CATALOG``, else ``<project root>/parquet_catalog``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("RESEARCH_LIB_CATALOG")
+    return Path(env) if env else project_root() / "parquet_catalog"
+
+
+def notebook_path(name: str = PARAMETERISED) -> Path:
+    """A notebook of the project's ``notebooks/`` folder."""
+    return project_root() / NOTEBOOKS_DIR / name
+
+
+def default_output(notebook: str | Path) -> Path:
+    """``notebooks/output/<stem>-<UTC timestamp>.ipynb`` under the project root (gitignored)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return project_root() / NOTEBOOKS_DIR / OUTPUT_DIR / f"{Path(notebook).stem}-{stamp}.ipynb"
+
+
+# -- executing ----------------------------------------------------------------------------
+
+
+@dataclass
+class NotebookRun:
+    """One executed notebook: where it was written and the runs it recorded."""
+
+    notebook: Path
+    output: Path
+    parameters: dict[str, Any]
+    run_ids: list[str] = field(default_factory=list)
+    results: Path | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def run_id(self) -> str | None:
+        """The last run the notebook recorded, if any."""
+        return self.run_ids[-1] if self.run_ids else None
+
+
+class NotebookExecutionError(NotebookError):
+    """Raised by :func:`run_notebook` when a cell fails; the output notebook is kept.
+
+    ``run_ids`` are the runs the execution recorded (the failed one included).
+    """
+
+    def __init__(self, message: str, output: Path, run_ids: list[str]) -> None:
+        super().__init__(message)
+        self.output = output
+        self.run_ids = run_ids
+
+    def __reduce__(self):  # picklable across processes (sweeps)
+        return (type(self), (str(self), self.output, self.run_ids))
+
+
+def notebook_parameters(path: str | Path) -> dict[str, Any]:
+    """The parameters a notebook declares in its ``parameters`` cell, with their defaults."""
+    import papermill
+
+    path = _existing(path)
+    try:
+        found = papermill.inspect_notebook(str(path))
+    except Exception as exc:  # nbformat/json errors: not a readable notebook
+        raise NotebookError(f"cannot read notebook {path}: {_one_line(str(exc))}") from exc
+    return {name: info.get("default") for name, info in found.items()}
+
+
+def run_notebook(
+    path: str | Path,
+    parameters: dict[str, Any] | None = None,
+    output: str | Path | None = None,
+    *,
+    results: Any = None,
+    catalog: Any = None,
+    kernel_name: str | None = None,
+    progress: bool = False,
+    timeout: float | None = None,
+) -> NotebookRun:
+    """Execute the notebook at ``path`` with ``parameters`` through papermill.
+
+    ``output`` defaults to :func:`default_output`. ``results``/``catalog`` (a store or
+    catalog, or a path) default to ``parameters["results"/"catalog"]``, then to
+    :func:`results_path`/:func:`catalog_root`. Returns the :class:`NotebookRun` with the ids of
+    the runs the notebook recorded; raises :class:`NotebookExecutionError` when a cell fails.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillException, PapermillExecutionError
+
+    path = _existing(path)
+    output = Path(output) if output is not None else default_output(path)
+    output = output.resolve()
+    declared = notebook_parameters(path)
+    params = {key: _plain(value) for key, value in (parameters or {}).items()}
+    unknown = [key for key in params if declared and key not in declared]
+    if unknown:
+        raise NotebookError(
+            f"{path.name} has no parameter '{unknown[0]}';{did_you_mean(unknown[0], declared)} "
+            f"its parameters: {', '.join(declared)}"
+        )
+    store_path = results_path(_path_of(results if results is not None else params.get("results")))
+    store_path = store_path.resolve()
+    filled = {
+        "source": "papermill",
+        "notebook_path": str(output),
+        "results": str(store_path),
+        "catalog": str(catalog_root(_path_of(catalog)).resolve()),
+    }
+    for key in RECORDING_PARAMETERS:
+        if key in declared and params.get(key) is None:
+            params[key] = filled[key]
+    kernel = kernel_name or _kernel_of(nbformat.read(path, as_version=4))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            parameters=params,
+            kernel_name=kernel,
+            cwd=str(path.parent),
+            progress_bar=progress,
+            log_output=False,
+            execution_timeout=timeout,
+            extra_arguments=list(QUIET_KERNEL),
+        )
+    except PapermillExecutionError as exc:
+        raise _failed(path, output, params, store_path, started_at, started, exc) from None
+    except PapermillException as exc:
+        raise NotebookError(f"{path.name}: {_one_line(str(exc))}") from exc
+    except Exception as exc:
+        if type(exc).__name__ != "NoSuchKernel":
+            raise
+        raise NotebookError(
+            f"{path.name}: no Jupyter kernel named '{kernel}'; pass kernel_name='python3' "
+            "(the environment's own kernel)"
+        ) from exc
+    return NotebookRun(
+        notebook=path,
+        output=output,
+        parameters=params,
+        run_ids=_recorded_runs(store_path, output, started_at),
+        results=store_path,
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+def _failed(
+    path: Path,
+    output: Path,
+    params: dict[str, Any],
+    store_path: Path,
+    started_at: datetime,
+    started: float,
+    exc: Any,
+) -> NotebookExecutionError:
+    """Record the failed execution (unless the notebook already did) and build the error."""
+    from research_lib.results import ResultsStore
+
+    store = ResultsStore(store_path)
+    run_ids = _recorded_runs(store_path, output, started_at)
+    failed = [rid for rid in run_ids if store.get(rid).status == "failed"]
+    first_line = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
+    error = f"{exc.ename}: {_one_line(str(exc.evalue))}"
+    where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
+    if not failed:
+        context = {
+            "run_id": str(uuid.uuid4()),
+            "strategy": params.get("strategy"),
+            "params": params.get("params") if isinstance(params.get("params"), dict) else {},
+            "settings": {
+                key: params.get(key) for key in ("data", "symbol", "start", "end", "catalog")
+            },
+            "source": params.get("source") or "papermill",
+            "tags": params.get("tags") or [],
+            "sweep_id": params.get("sweep_id"),
+            "notebook_path": str(output),
+            "duration_seconds": time.perf_counter() - started,
+        }
+        trace = _ANSI.sub("", "\n".join(exc.traceback or []))
+        store.save_failure_or_keep(
+            context, f"{error} (in {where} of {path.name})", trace or tb.format_exc()
+        )
+        run_ids.append(context["run_id"])
+        failed = [context["run_id"]]
+    message = (
+        f"{path.name} failed in {where} `{_clip(first_line)}`: {error} "
+        f"(run {failed[-1][:8]} recorded as failed; output kept in {output})"
+    )
+    return NotebookExecutionError(message, output, run_ids)
+
+
+def _recorded_runs(store_path: Path, output: Path, since: datetime) -> list[str]:
+    """Ids of the runs stored since ``since`` whose notebook path is ``output``, oldest first."""
+    from research_lib.results import ResultsStore
+
+    store = ResultsStore(store_path)
+    recent = store.list(since=since.replace(microsecond=0), order_by="created_at", limit=None)
+    ids = [rid for rid in reversed(recent["id"].tolist())]
+    return [rid for rid in ids if store.get(rid).run.get("notebook_path") == str(output)]
+
+
+def _kernel_of(notebook: Any) -> str:
+    return notebook.metadata.get("kernelspec", {}).get("name") or DEFAULT_KERNEL
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        hint = ""
+        folder = path.parent if path.parent.is_dir() else None
+        if folder is not None:
+            hint = did_you_mean(path.name, [p.name for p in folder.glob("*.ipynb")])
+        raise NotebookError(f"no notebook at {path};{hint}".rstrip(";"))
+    return path.resolve()
+
+
+def _path_of(value: Any) -> Any:
+    """A ``ResultsStore``'s ``.path`` or a ``Catalog``'s ``.root``; a path or None as is."""
+    if value is None or isinstance(value, (str, Path)):
+        return value
+    return getattr(value, "path", getattr(value, "root", value))
+
+
+def _plain(value: Any) -> Any:
+    """Parameter values papermill can write as Python literals (paths become text)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _one_line(text: str) -> str:
+    return " / ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# -- demo data for the notebooks ----------------------------------------------------------
+
+
+def ensure_demo_sweep(results: ResultsStore | str | Path | None = None) -> str:
+    """The newest sweep in the store that varies two parameters (so it has a heatmap), after
+    running a small one if there is none: SMA crossover, fast 5/10 x slow 20/40, on three days
+    of mock bars (a few seconds)."""
+    from research_lib.results import ResultsStore
+    from research_lib.sweep import latest_sweep_id, sweep
+
+    store = results if isinstance(results, ResultsStore) else ResultsStore(results_path(results))
+    found = latest_sweep_id(store, min_params=2)
+    if found is not None:
+        return found
+    done = sweep(
+        "sma_crossover",
+        {"fast_period": [5, 10], "slow_period": [20, 40]},
+        start="2024-01-02",
+        end="2024-01-04",
+        data="mock",
+        results=store,
+        progress=False,
+        tags=["demo"],
+    )
+    return done.sweep_id
