@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 
 from research_lib.errors import ResultsError, did_you_mean
-from research_lib.result import METRIC_STATISTICS, TRADE_COLUMNS
+from research_lib.result import METRIC_STATISTICS, TRADE_COLUMNS, clean_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from research_lib.result import BacktestResult
@@ -755,13 +755,13 @@ def _bundle_from_result(result: BacktestResult) -> _Bundle:
         "end": _iso(result.end),
         "bar_count": int(result.bar_count),
         "currency": result.currency,
-        "initial_capital": _number(result.initial_capital),
-        "final_capital": _number(result.final_capital),
-        "total_return": _number(result.total_return),
+        "initial_capital": clean_number(result.initial_capital),
+        "final_capital": clean_number(result.final_capital),
+        "total_return": clean_number(result.total_return),
         "trade_count": len(result.trades),
         **result.metrics,
         "stats": json.dumps(_json_safe(result.stats)),
-        "duration_seconds": _number(result.duration_seconds),
+        "duration_seconds": clean_number(result.duration_seconds),
         "data_source": result.data_source,
         "data_fingerprint": result.data_fingerprint,
         "settings": json.dumps(_json_safe(result.settings)),
@@ -800,9 +800,9 @@ def _failure_bundle(context: dict[str, Any], error: str, traceback: str) -> _Bun
         "symbol": settings.get("symbol"),
         "start": _lenient_iso(settings.get("start")),
         "end": _lenient_iso(settings.get("end")),
-        "initial_capital": _number(settings.get("starting_balance")),
+        "initial_capital": clean_number(settings.get("starting_balance")),
         "trade_count": 0,
-        "duration_seconds": _number(context.get("duration_seconds")),
+        "duration_seconds": clean_number(context.get("duration_seconds")),
         "data_source": settings.get("data"),
         "settings": json.dumps(settings),
         "notebook_path": context.get("notebook_path"),
@@ -1125,22 +1125,14 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return _number(value)
+        return clean_number(value)
     if isinstance(value, (pd.Timestamp, datetime)):
         return None if pd.isna(value) else pd.Timestamp(value).isoformat()
     return str(value)
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _same_number(a: Any, b: Any) -> bool:
-    a, b = _number(a), _number(b)
+    a, b = clean_number(a), clean_number(b)
     if a is None or b is None:
         return a is None and b is None
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)

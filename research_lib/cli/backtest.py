@@ -8,6 +8,20 @@ from research_lib.cli import cli, console, group, settings
 
 backtest_group = group("backtest", "Run backtests and work with the stored results.")
 
+# Options shared by every command that starts runs.
+param_option = click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Strategy parameter, repeatable: -p lookback_period=30 -p num_std_dev=2.5",
+)
+seed_option = click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
+tag_option = click.option(
+    "--tag", "tags", multiple=True, help="Label stored with the run (repeatable)."
+)
+
 
 def print_summary(result) -> None:
     """The summary table every backtest command ends with."""
@@ -95,17 +109,10 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
 @click.option("--fast", type=int, help="SMA: fast period (same as --param fast_period=N).")
 @click.option("--slow", type=int, help="SMA: slow period.")
 @click.option("--trade-size", type=float, help="Units per trade (default 100).")
-@click.option(
-    "--param",
-    "-p",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Strategy parameter, repeatable: -p lookback_period=30 -p num_std_dev=2.5",
-)
+@param_option
 @click.option("--starting-balance", default=100_000.0, show_default=True, type=float)
-@click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
-@click.option("--tag", "tags", multiple=True, help="Label stored with the run (repeatable).")
+@seed_option
+@tag_option
 def backtest_run(
     strategy: str,
     symbol: str | None,

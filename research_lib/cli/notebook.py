@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from research_lib.cli import cli, console, group, settings
+from research_lib.cli.backtest import seed_option, tag_option
 from research_lib.errors import ConfigError, NotebookError
 
 notebook_group = group("notebook", "Execute notebooks with parameters (papermill).")
@@ -135,8 +136,8 @@ def notebook_run(
     help="papermill: execute notebooks/03_parameterised_backtest.ipynb per point.",
 )
 @click.option("--sort", default="sharpe", show_default=True, help="Metric to rank by.")
-@click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
-@click.option("--tag", "tags", multiple=True, help="Label stored with every run (repeatable).")
+@seed_option
+@tag_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def sweep_command(
     config: str,

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from research_lib.cli import console, group, settings
-from research_lib.cli.backtest import backtest_group
+from research_lib.cli.backtest import backtest_group, param_option, seed_option, tag_option
 
 strategy_group = group("strategy", "List strategies, write and check YAML run configs.")
 
@@ -109,16 +109,9 @@ def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @click.option("--end", help="Override backtest.end (inclusive).")
 @click.option("--data", type=click.Choice(["catalog", "mock"]), help="Override backtest.data.")
 @click.option("--starting-balance", type=float, help="Override backtest.starting_balance.")
-@click.option(
-    "--param",
-    "-p",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config value, repeatable: -p fast_period=5",
-)
-@click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
-@click.option("--tag", "tags", multiple=True, help="Label stored with the run (repeatable).")
+@param_option
+@seed_option
+@tag_option
 def backtest_run_config(
     file: Path,
     symbol: str | None,
