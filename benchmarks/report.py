@@ -1,0 +1,313 @@
+"""Targets, and the rich tables the benchmark prints.
+
+A target is judged on wall time and, where a single process does the work, on CPU time too:
+the machine may be shared, and CPU time is what other processes disturb least.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+LINEAR_SLACK = 1.10  # 1M bars may take up to 11x the time of 100k
+MIN_BARS_PER_SECOND = 16_000
+MAX_OURS_OVER_RAW = 1.10
+MAX_IMPORT_RATIO = 1.5
+MAX_QUERY_RATIO = 2.0
+MIN_SWEEP_SPEEDUP = 1.7
+MAX_STARTUP_SECONDS = 0.5
+MAX_LIST_SECONDS = 0.2
+MAX_KB_PER_BAR = 1.5
+
+
+def _target(
+    name: str,
+    value: float | None,
+    limit: float,
+    at_most: bool,
+    unit: str = "",
+    cpu_value: float | None = None,
+) -> dict[str, Any]:
+    def status(v: float | None) -> str | None:
+        if v is None:
+            return None
+        return "PASS" if (v <= limit if at_most else v >= limit) else "MISS"
+
+    return {
+        "target": name,
+        "value": value,
+        "cpu_value": cpu_value,
+        "limit": limit,
+        "op": "<=" if at_most else ">=",
+        "unit": unit,
+        "status": status(value),
+        "cpu_status": status(cpu_value),
+    }
+
+
+def _check(name: str, ok: bool) -> dict[str, Any]:
+    return {
+        "target": name,
+        "value": None,
+        "cpu_value": None,
+        "limit": None,
+        "op": "",
+        "unit": "",
+        "status": "PASS" if ok else "MISS",
+        "cpu_status": None,
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target the results allow judging, in the order of the issue."""
+    out: list[dict[str, Any]] = []
+    engine = results.get("engine")
+    if engine:
+        for s in engine["scaling"]:
+            limit = LINEAR_SLACK * s["size_ratio"]
+            out.append(
+                _target(
+                    f"{s['strategy']} linear: t({s['large_bars']:,}) / t({s['small_bars']:,})",
+                    s["growth"],
+                    limit,
+                    True,
+                    "x",
+                    s["cpu_growth"],
+                )
+            )
+        ours = [r for r in engine["runs"] if r["path"] == "ours"]
+        largest = max(r["bars"] for r in ours)
+        for r in ours:
+            if r["strategy"] == "sma_crossover" and r["bars"] == largest:
+                out.append(
+                    _target(
+                        f"SMA(10,20) on {largest:,} bars",
+                        r["bars_per_second"],
+                        MIN_BARS_PER_SECOND,
+                        False,
+                        "bars/s",
+                        r["bars_per_cpu_second"],
+                    )
+                )
+        for c in engine["comparisons"]:
+            out.append(
+                _target(
+                    f"ours / raw, {c['strategy']} {c['bars']:,} bars",
+                    c["ratio"],
+                    MAX_OURS_OVER_RAW,
+                    True,
+                    "x",
+                    c["cpu_ratio"],
+                )
+            )
+        for r in ours:
+            if r["bars"] == largest:
+                out.append(
+                    _target(
+                        f"peak memory, {r['strategy']} {largest:,} bars",
+                        r["kb_per_bar"],
+                        MAX_KB_PER_BAR,
+                        True,
+                        "KB/bar",
+                    )
+                )
+        same = all(c["same_trades"] and c["same_pnl"] for c in engine["comparisons"])
+        out.append(_check("ours and raw: same trade counts and final PnL", same))
+    if results.get("import"):
+        r = results["import"]
+        out.append(
+            _target(
+                f"CSV import {r['rows']:,} rows / DuckDB COPY",
+                r["ratio"],
+                MAX_IMPORT_RATIO,
+                True,
+                "x",
+                r["cpu_ratio"],
+            )
+        )
+    if results.get("query"):
+        r = results["query"]
+        out.append(
+            _target("one-month range query / DuckDB", r["ratio"], MAX_QUERY_RATIO, True, "x",
+                    r["cpu_ratio"])
+        )  # fmt: skip
+    if results.get("sweep"):
+        r = results["sweep"]
+        out.append(
+            _target(
+                f"sweep {r['points']} points: 2 workers vs 1 (speedup; cpu: estimate, free cores)",
+                r["speedup"],
+                MIN_SWEEP_SPEEDUP,
+                False,
+                "x",
+                r.get("cpu_estimate_speedup"),
+            )
+        )
+    if results.get("startup"):
+        for r in results["startup"].values():
+            out.append(
+                _target(
+                    r["command"], r["seconds"], MAX_STARTUP_SECONDS, True, "s", r["cpu_seconds"]
+                )
+            )
+    if results.get("list"):
+        r = results["list"]
+        lib = r["library"]
+        out.append(
+            _target(
+                f"ResultsStore.list(limit=20), {r['runs']:,} runs",
+                lib["seconds"],
+                MAX_LIST_SECONDS,
+                True,
+                "s",
+                lib["cpu_seconds"],
+            )
+        )
+    return out
+
+
+# -- printing ------------------------------------------------------------------------------
+
+
+def _n(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _status(text: str | None) -> str:
+    if text is None:
+        return "—"
+    return f"[green]{text}[/green]" if text == "PASS" else f"[red]{text}[/red]"
+
+
+def print_report(results: dict[str, Any], console: Console | None = None) -> None:
+    """The machine, then one table per benchmark, then the targets."""
+    console = console or Console(width=None if sys.stdout.isatty() else 180)
+    m = results["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    console.print(
+        f"[bold]Machine[/bold]: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
+        f"{m['ram_gb']} GB RAM, Python {m['python']}; {versions}\n"
+        f"load average at start {m['load_average_start']}, at end {m.get('load_average_end')}"
+    )
+    if results.get("engine"):
+        _engine_tables(results["engine"], console)
+    _other_table(results, console)
+    table = Table(title="Targets", box=box.SIMPLE_HEAD)
+    for name, justify in (("target", "left"), ("wall", "right"), ("cpu", "right"),
+                          ("limit", "right"), ("status (wall)", "center"),
+                          ("status (cpu)", "center")):  # fmt: skip
+        table.add_column(name, justify=justify)
+    for t in targets(results):
+        unit = f" {t['unit']}" if t["unit"] else ""
+        digits = 0 if t["unit"] == "bars/s" else 3
+        table.add_row(
+            t["target"],
+            _n(t["value"], digits) + (unit if t["value"] is not None else ""),
+            _n(t["cpu_value"], digits) + (unit if t["cpu_value"] is not None else ""),
+            f"{t['op']} {_n(t['limit'], digits)}{unit}" if t["limit"] is not None else "",
+            _status(t["status"]),
+            _status(t["cpu_status"]),
+        )
+    console.print(table)
+    console.print(
+        "wall: elapsed seconds; cpu: user+system seconds of the process and its children "
+        "(less disturbed by other load on a shared machine). Ratios are ours / reference. "
+        "Sweep cpu: the speedup the CPU times imply with one free core per worker."
+    )
+
+
+def _engine_tables(engine: dict[str, Any], console: Console) -> None:
+    ratios = {(c["strategy"], c["bars"]): c for c in engine["comparisons"]}
+    table = Table(
+        title="1. Backtest: ours vs raw Nautilus (fresh process each)", box=box.SIMPLE_HEAD
+    )
+    for name in ("strategy", "bars", "path", "wall s", "cpu s", "bars/s", "ours/raw wall",
+                 "ours/raw cpu", "peak MB", "KB/bar", "run KB/bar", "trades", "PnL",
+                 "same"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("strategy", "path") else "right")
+    for r in engine["runs"]:
+        c = ratios.get((r["strategy"], r["bars"])) if r["path"] == "ours" else None
+        table.add_row(
+            r["strategy"],
+            f"{r['bars']:,}",
+            r["path"],
+            _n(r["seconds"]),
+            _n(r["cpu_seconds"]),
+            _n(r["bars_per_second"], 0),
+            _n(c["ratio"], 3) if c else "",
+            _n(c["cpu_ratio"], 3) if c else "",
+            _n(r["peak_mb"], 0),
+            _n(r["kb_per_bar"], 3),
+            _n(r["run_kb_per_bar"], 3),
+            f"{r['trades']:,}",
+            _n(r["pnl"]),
+            ("yes" if c["same_trades"] and c["same_pnl"] else "[red]NO[/red]") if c else "",
+        )
+    console.print(table)
+    if engine["scaling"]:
+        scale = Table(title="Scaling of our path", box=box.SIMPLE_HEAD)
+        for name in ("strategy", "sizes", "time growth wall", "cpu", "exponent wall", "cpu"):
+            scale.add_column(name, justify="left" if name == "strategy" else "right")
+        for s in engine["scaling"]:
+            scale.add_row(
+                s["strategy"],
+                f"{s['small_bars']:,} → {s['large_bars']:,}",
+                _n(s["growth"]) + "x",
+                _n(s["cpu_growth"]) + "x",
+                _n(s["exponent"], 3),
+                _n(s["cpu_exponent"], 3),
+            )
+        console.print(scale)
+
+
+def _other_table(results: dict[str, Any], console: Console) -> None:
+    rows = []
+    if results.get("import"):
+        r = results["import"]
+        rows.append(("2. CSV import", f"{r['rows']:,} rows, {r['csv_mb']:.0f} MB, median of "
+                     f"{len(r['ours']['samples'])}", r["ours"], "DuckDB COPY to parquet",
+                     r["duckdb"], r["ratio"], "ours/ref"))  # fmt: skip
+    if results.get("query"):
+        r = results["query"]
+        rows.append(("3. range query", f"{r['rows_returned']:,} of {r['rows_stored']:,} rows, "
+                     f"median of {len(r['ours']['samples'])}", r["ours"], "DuckDB read_parquet",
+                     r["duckdb"], r["ratio"], "ours/ref"))  # fmt: skip
+    if results.get("sweep"):
+        r = results["sweep"]
+        one, two = r["runs"][0], r["runs"][-1]
+        rows.append((f"4. sweep {r['points']} points",
+                     f"{r['start']}..{r['end']} mock bars; {two['workers']} workers",
+                     two, f"{one['workers']} worker", one, r["speedup"],
+                     f"speedup (cpu estimate {r['cpu_estimate_speedup']:.2f})"))  # fmt: skip
+    for r in (results.get("startup") or {}).values():
+        rows.append(("5. start-up", r["command"], r, "", None, None, ""))
+    if results.get("list"):
+        r = results["list"]
+        rows.append((f"6. list {r['runs']:,} runs", "ResultsStore.list(limit=20)", r["library"],
+                     "", None, None, ""))  # fmt: skip
+        rows.append((f"6. list {r['runs']:,} runs", "research-lib backtest list-results",
+                     r["cli"], "", None, None, ""))  # fmt: skip
+    if not rows:
+        return
+    table = Table(title="2-6. Data, sweep and CLI", box=box.SIMPLE_HEAD)
+    for name in ("benchmark", "what", "ours wall s", "cpu s", "reference", "ref wall s",
+                 "ref cpu s", "ratio"):  # fmt: skip
+        table.add_column(
+            name, justify="right" if name.endswith(" s") or name == "ratio" else "left"
+        )
+    for name, what, ours, ref_name, ref, ratio, ratio_label in rows:
+        table.add_row(
+            name,
+            what,
+            _n(ours["seconds"], 3),
+            _n(ours["cpu_seconds"], 3),
+            ref_name,
+            _n(ref["seconds"], 3) if ref else "",
+            _n(ref["cpu_seconds"], 3) if ref else "",
+            f"{ratio:.2f} {ratio_label}" if ratio is not None else "",
+        )
+    console.print(table)

@@ -1,0 +1,98 @@
+"""The suite: which benchmark runs at which size, and the results document they fill."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cli, data, engine, sweeps
+from benchmarks.machine import load_average, machine_info
+from benchmarks.report import targets
+
+BENCHMARKS = ("engine", "import", "query", "sweep", "startup", "list")
+
+
+@dataclass
+class Settings:
+    """Sizes and repetitions; the defaults are the full benchmark of the issue."""
+
+    sizes: list[int] = field(default_factory=lambda: [100_000, 500_000, 1_000_000])
+    strategies: list[str] = field(default_factory=lambda: list(engine.CASES))
+    engine_repeats: int = 1  # each backtest measurement; > 1 takes medians
+    import_rows: int = 1_000_000
+    import_repeats: int = 3
+    query_rows: int = 500_000  # ~1 year of 1-minute bars
+    query_repeats: int = 7
+    sweep_grid: dict[str, list[int]] = field(default_factory=lambda: dict(sweeps.GRID))
+    sweep_end: str = sweeps.END
+    sweep_workers: list[int] = field(default_factory=lambda: [1, 2])
+    startup_repeats: int = 5
+    list_runs: int = 100_000
+    list_repeats: int = 5
+
+    @classmethod
+    def quick(cls) -> Settings:
+        """Everything at small sizes: about a minute."""
+        return cls(
+            sizes=[2_000, 20_000],
+            import_rows=100_000,
+            query_rows=100_000,
+            query_repeats=5,
+            sweep_grid=dict(sweeps.QUICK_GRID),
+            sweep_end=sweeps.QUICK_END,
+            startup_repeats=3,
+            list_runs=10_000,
+            list_repeats=3,
+        )
+
+
+def run_suite(
+    settings: Settings,
+    only: list[str] | tuple[str, ...],
+    workdir: Path,
+    log: Callable[[str], None] = lambda _: None,
+    checkpoint: Callable[[dict[str, Any]], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run the chosen benchmarks in order; ``checkpoint`` gets the results after each one."""
+    results: dict[str, Any] = {"machine": machine_info(), "settings": asdict(settings)}
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "engine": lambda: engine.bench_engine(
+            settings.sizes, settings.strategies, repeats=settings.engine_repeats, log=log
+        ),
+        "import": lambda: data.bench_import(settings.import_rows, workdir, settings.import_repeats),
+        "query": lambda: data.bench_query(settings.query_rows, workdir, settings.query_repeats),
+        "sweep": lambda: sweeps.bench_sweep(
+            workdir,
+            settings.sweep_grid,
+            end=settings.sweep_end,
+            workers=settings.sweep_workers,
+            log=log,
+        ),
+        "startup": lambda: cli.bench_startup(settings.startup_repeats),
+        "list": lambda: cli.bench_list(settings.list_runs, workdir, settings.list_repeats),
+    }
+    for name in BENCHMARKS:
+        if name not in only:
+            continue
+        log(f"{name} ...")
+        results[name] = steps[name]()
+        results["machine"]["load_average_end"] = load_average()
+        results["targets"] = targets(results)
+        checkpoint(results)
+        log(f"{name} done")
+    return results
+
+
+def correctness_ok(results: dict[str, Any]) -> bool:
+    """Whether every cross-check held: same trades and PnL, same rows, same sweep trades."""
+    bench = results.get("engine", {})
+    checks = [c["same_trades"] and c["same_pnl"] for c in bench.get("comparisons", [])]
+    checks += [r["same_results"] for r in bench.get("runs", [])]
+    for name in ("import", "query"):
+        if name in results:
+            checks.append(results[name]["same_rows"])
+    if "sweep" in results:
+        checks.append(results["sweep"]["same_trades"] and results["sweep"]["all_completed"])
+    return all(checks)

@@ -1,0 +1,144 @@
+"""Smoke test of the benchmark suite on tiny sizes: shapes, cross-checks, no timing asserts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from benchmarks import cli, data, engine, sweeps
+from benchmarks.__main__ import main
+from benchmarks.machine import machine_info
+from benchmarks.raw_engine import run_raw
+from benchmarks.report import print_report, targets
+from benchmarks.suite import correctness_ok
+from research_lib.runner import run_backtest
+from research_lib.synthetic import mock_bars
+
+TIMING_KEYS = {"seconds", "cpu_seconds", "samples"}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def results(workdir):
+    """Every benchmark once, at tiny sizes (the engine mostly in-process, one fresh child)."""
+    return {
+        "machine": machine_info(),
+        "engine": engine.bench_engine(
+            [1_000, 2_000], ["sma_crossover", "momentum"], repeats=2, runner=engine.measure_run
+        ),
+        "import": data.bench_import(10_000, workdir, repeats=1),
+        "query": data.bench_query(10_000, workdir, repeats=2, start="2024-01-03", end="2024-01-04"),
+        "sweep": sweeps.bench_sweep(workdir, sweeps.QUICK_GRID, end="2024-01-03"),
+        "startup": cli.bench_startup(repeats=1),
+        "list": cli.bench_list(1_000, workdir, repeats=1),
+    }
+
+
+@pytest.mark.parametrize("strategy", list(engine.CASES))
+def test_raw_script_gives_our_trades(strategy):
+    bars = mock_bars(2_000, seed=7)
+    params = engine.CASES[strategy]
+    ours = run_backtest(strategy, {**params, "trade_size": 100}, data=bars, save=False)
+    raw = run_raw(strategy, params, bars)
+    raw_trades = pd.DataFrame(
+        raw.trades,
+        columns=["position_id", "side", "quantity", "entry_ns", "exit_ns", "entry_price",
+                 "exit_price", "realized_pnl"],
+    )  # fmt: skip
+    assert len(ours.trades) == raw.trade_count > 0
+    for column in ("position_id", "side", "quantity", "entry_price", "exit_price", "realized_pnl"):
+        assert ours.trades[column].tolist() == raw_trades[column].tolist(), column
+    assert ours.trades["entry_time"].dt.as_unit("ns").astype("int64").tolist() == (
+        raw_trades["entry_ns"].tolist()
+    )
+    assert ours.trades["exit_time"].dt.as_unit("ns").astype("int64").tolist() == (
+        raw_trades["exit_ns"].tolist()
+    )
+    assert ours.final_capital == raw.final_capital
+    for name, value in raw.stats.items():
+        mine = ours.stats[name]
+        assert mine == value or (mine is None and not math.isfinite(value)), name
+
+
+def test_engine_runs_in_a_fresh_process_and_reports_memory():
+    run = engine.run_case("raw", "momentum", 1_000)
+    assert run["path"] == "raw" and run["bars"] == 1_000 and run["trades"] > 0
+    assert run["peak_mb"] >= run["before_run_mb"] > 0
+    assert run["kb_per_bar"] == pytest.approx(run["peak_mb"] * 1024 / 1_000)
+
+
+def test_engine_results_shape(results):
+    bench = results["engine"]
+    assert len(bench["runs"]) == 2 * 2 * 2  # sizes x strategies x paths
+    assert {r["path"] for r in bench["runs"]} == {"raw", "ours"}
+    assert all(len(r["samples"]) == 2 and r["same_results"] for r in bench["runs"])
+    for c in bench["comparisons"]:
+        assert c["same_trades"] and c["same_pnl"]
+        assert c["ratio"] > 0 and c["cpu_ratio"] > 0
+    assert [s["strategy"] for s in bench["scaling"]] == ["sma_crossover", "momentum"]
+    assert all(s["size_ratio"] == 2 and s["exponent"] > 0 for s in bench["scaling"])
+
+
+def test_data_benchmarks_agree_with_duckdb(results):
+    imported, query = results["import"], results["query"]
+    assert imported["rows_imported"] == 10_000 and imported["same_rows"]
+    assert set(imported["ours"]) >= TIMING_KEYS and set(imported["duckdb"]) >= TIMING_KEYS
+    assert query["same_rows"] and 0 < query["rows_returned"] < 10_000
+    assert len(query["ours"]["samples"]) == 2
+
+
+def test_sweep_on_one_and_two_workers(results):
+    bench = results["sweep"]
+    assert bench["points"] == 4 and bench["all_completed"] and bench["same_trades"]
+    assert [r["workers"] for r in bench["runs"]] == [1, 2]
+    assert bench["speedup"] > 0 and bench["cpu_estimate_speedup"] > 0
+    assert bench["runs"][0]["worker_cpu_seconds"] == 0  # one worker runs in the process
+    assert bench["runs"][1]["worker_cpu_seconds"] > 0
+
+
+def test_cli_benchmarks(results):
+    assert set(results["startup"]) == {"help", "strategy_list"}
+    listed = results["list"]
+    assert listed["runs"] == 1_000 and listed["rows_listed"] == 20
+    assert set(listed["library"]) >= TIMING_KEYS and set(listed["cli"]) >= TIMING_KEYS
+
+
+def test_targets_table_and_json(results):
+    found = targets(results)
+    names = [t["target"] for t in found]
+    assert any("linear" in n for n in names) and any("ours / raw" in n for n in names)
+    assert any(n.startswith("SMA(10,20)") for n in names)
+    assert {t["status"] for t in found} <= {"PASS", "MISS"}
+    assert correctness_ok(results)
+    console = Console(record=True, width=200)
+    print_report({**results, "targets": found}, console)
+    text = console.export_text()
+    for title in ("Backtest: ours vs raw", "Scaling", "Data, sweep and CLI", "Targets"):
+        assert title in text
+    assert json.loads(json.dumps(results, default=str))["engine"]["runs"][0]["bars"] == 1_000
+
+
+def test_entry_point_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["--quick", "--only", "startup", "--json", str(out), "--workdir",
+                 str(tmp_path / "work")])  # fmt: skip
+    assert code == 0
+    document = json.loads(out.read_text())
+    assert set(document) >= {"machine", "settings", "startup", "targets"}
+    assert "engine" not in document
+    assert document["machine"]["cores"] >= 1
+    assert "Targets" in capsys.readouterr().out
+
+
+def test_entry_point_rejects_unknown_benchmark(capsys):
+    with pytest.raises(SystemExit):
+        main(["--only", "engine,nope"])
+    assert "unknown nope" in capsys.readouterr().err
