@@ -1,6 +1,6 @@
 """Benchmark 1: our backtest path versus the raw Nautilus script, per strategy and size.
 
-Each measurement runs in a fresh spawned process that imports the same modules, generates the
+Each measurement runs in a fresh Python process that imports the same modules, generates the
 seeded bars, then times the span from the bars DataFrame in memory to the result (statistics
 and trades). The process's own ``ru_maxrss`` is its peak memory.
 """
@@ -70,7 +70,7 @@ def measure_run(path: str, strategy: str, n_bars: int, seed: int = SEED) -> dict
 
 
 def run_case(path: str, strategy: str, n_bars: int, seed: int = SEED) -> dict[str, Any]:
-    """:func:`measure_run` in a fresh spawned process."""
+    """:func:`measure_run` in a fresh Python process (see ``in_fresh_process``)."""
     return in_fresh_process(measure_run, path, strategy, n_bars, seed)
 
 

@@ -22,6 +22,7 @@ MIN_SWEEP_SPEEDUP = 1.7
 MAX_STARTUP_SECONDS = 0.5
 MAX_LIST_SECONDS = 0.2
 MAX_KB_PER_BAR = 1.5
+MEMORY_JUDGED_FROM = 1_000_000  # bars; below, the process's fixed baseline dominates per bar
 
 
 def _target(
@@ -106,15 +107,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         for r in ours:
             if r["bars"] == largest:
-                out.append(
-                    _target(
-                        f"peak memory, {r['strategy']} {largest:,} bars",
-                        r["kb_per_bar"],
-                        MAX_KB_PER_BAR,
-                        True,
-                        "KB/bar",
-                    )
+                row = _target(
+                    f"peak memory, {r['strategy']} {largest:,} bars",
+                    r["kb_per_bar"],
+                    MAX_KB_PER_BAR,
+                    True,
+                    "KB/bar",
                 )
+                if largest < MEMORY_JUDGED_FROM:  # the interpreter's ~350 MB would dominate
+                    row.update(target=row["target"] + " (judged from 1M bars)", status=None)
+                out.append(row)
         same = all(c["same_trades"] and c["same_pnl"] for c in engine["comparisons"])
         out.append(_check("ours and raw: same trade counts and final PnL", same))
     if results.get("import"):

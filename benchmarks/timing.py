@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]  # the project, so a child can import benchmarks
+
 
 @dataclass
 class Sample:
@@ -111,9 +113,6 @@ def console_script(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the benchmarks with `uv run`")
     return path
-
-
-ROOT = Path(__file__).resolve().parents[1]  # the project, so a child can import benchmarks
 
 
 def in_fresh_process(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
