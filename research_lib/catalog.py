@@ -61,9 +61,8 @@ from research_lib.instruments import InstrumentSpec, validate_symbol
 
 __all__ = ["Catalog", "ImportReport", "bar_interval", "to_nautilus_bars"]
 
-BAR_FIELDS = BAR_COLUMNS
 BAR_SCHEMA = pa.schema(
-    [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_FIELDS[1:]]
+    [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_COLUMNS[1:]]
 )
 INSTRUMENT_SCHEMA = pa.schema(
     [
@@ -157,7 +156,7 @@ class Catalog:
             where.append("timestamp <= CAST(? AS TIMESTAMPTZ_NS)")
             params.append(hi.isoformat())
         query = (
-            f"SELECT {', '.join(BAR_FIELDS)} FROM read_parquet(?)"
+            f"SELECT {', '.join(BAR_COLUMNS)} FROM read_parquet(?)"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + " ORDER BY timestamp"
         )
@@ -416,7 +415,7 @@ class Catalog:
                 # A variable, not string-built SQL: the file list is passed as a parameter.
                 con.execute("SET VARIABLE research_lib_bar_files = ?", [files])
                 con.execute(
-                    f"CREATE VIEW bars AS SELECT symbol, bar_spec, {', '.join(BAR_FIELDS)} "
+                    f"CREATE VIEW bars AS SELECT symbol, bar_spec, {', '.join(BAR_COLUMNS)} "
                     "FROM read_parquet(getvariable('research_lib_bar_files'), "
                     "hive_partitioning = true, "
                     "hive_types = {'symbol': VARCHAR, 'bar_spec': VARCHAR})"
@@ -517,11 +516,11 @@ def _require_inside(path: Path, root: Path) -> None:
 def _merge(existing: pa.Table | None, new: pd.DataFrame) -> tuple[pa.Table, int, int]:
     """Stored bars merged with ``new`` (new wins per timestamp): (table, added, replaced)."""
     new_ts = timestamps_ns(new["timestamp"])
-    new_cols = {c: np.ascontiguousarray(new[c], dtype=np.float64) for c in BAR_FIELDS[1:]}
+    new_cols = {c: np.ascontiguousarray(new[c], dtype=np.float64) for c in BAR_COLUMNS[1:]}
     if existing is None or existing.num_rows == 0:
         return _bars_table(new_ts, new_cols), len(new), 0
     old_ts = existing.column("timestamp").cast(pa.int64()).to_numpy()
-    old_cols = {c: existing.column(c).to_numpy().astype(np.float64) for c in BAR_FIELDS[1:]}
+    old_cols = {c: existing.column(c).to_numpy().astype(np.float64) for c in BAR_COLUMNS[1:]}
     pos = np.minimum(np.searchsorted(old_ts, new_ts), old_ts.size - 1)
     match = old_ts[pos] == new_ts
     at = pos[match]
@@ -539,7 +538,7 @@ def _merge(existing: pa.Table | None, new: pd.DataFrame) -> tuple[pa.Table, int,
 
 def _bars_table(ts: np.ndarray, cols: dict[str, np.ndarray]) -> pa.Table:
     arrays = [pa.array(ts, pa.int64()).cast(BAR_SCHEMA.field("timestamp").type)]
-    arrays += [pa.array(cols[c], pa.float64()) for c in BAR_FIELDS[1:]]
+    arrays += [pa.array(cols[c], pa.float64()) for c in BAR_COLUMNS[1:]]
     return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
 
 

@@ -513,33 +513,25 @@ def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> 
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.7, 0.3]
     )
     unit = f" {currency}" if currency else ""
-    shown = downsample_equity(equity, max_points) if len(equity) > max_points else equity
-    fig.add_trace(
-        go.Scatter(
-            x=_naive(shown.index),
-            y=shown.to_numpy(),
-            mode="lines",
-            name="equity",
-            line={"color": COLORS["equity"], "width": 1.5},
-            hovertemplate=f"%{{x|{TIME_HOVER}}} UTC<br>equity %{{y:,.2f}}{unit}<extra></extra>",
-        ),
-        row=1,
-        col=1,
+    panels = (  # (row, series, name, line width, hover value, extra trace options)
+        (1, equity, "equity", 1.5, f"%{{y:,.2f}}{unit}", {}),
+        (2, drawdown, "drawdown", 1, "%{y:.2f}%", {"fill": "tozeroy"}),
     )
-    shown = downsample_equity(drawdown, max_points) if len(drawdown) > max_points else drawdown
-    fig.add_trace(
-        go.Scatter(
-            x=_naive(shown.index),
-            y=shown.to_numpy(),
-            mode="lines",
-            name="drawdown",
-            fill="tozeroy",
-            line={"color": COLORS["drawdown"], "width": 1},
-            hovertemplate=f"%{{x|{TIME_HOVER}}} UTC<br>drawdown %{{y:.2f}}%<extra></extra>",
-        ),
-        row=2,
-        col=1,
-    )
+    for row, series, name, width, value, extra in panels:
+        shown = downsample_equity(series, max_points) if len(series) > max_points else series
+        fig.add_trace(
+            go.Scatter(
+                x=_naive(shown.index),
+                y=shown.to_numpy(),
+                mode="lines",
+                name=name,
+                line={"color": COLORS[name], "width": width},
+                hovertemplate=f"%{{x|{TIME_HOVER}}} UTC<br>{name} {value}<extra></extra>",
+                **extra,
+            ),
+            row=row,
+            col=1,
+        )
     fig.update_layout(
         template=TEMPLATE,
         title=title,

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+DATA = Path(__file__).parent / "data"
+BAD = DATA / "bad"
+GOOD = DATA / "good"
+
+
+def utc(text: str) -> pd.Timestamp:
+    """A UTC timestamp from text."""
+    return pd.Timestamp(text, tz="UTC")
 
 
 def make_bars(closes: list[float], start: str = "2024-01-02 14:30", freq: str = "1min"):

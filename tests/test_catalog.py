@@ -23,14 +23,7 @@ from research_lib.errors import (
 )
 from research_lib.instruments import InstrumentSpec
 from research_lib.synthetic import generate_bars, write_csv
-
-DATA = Path(__file__).parent / "data"
-BAD = DATA / "bad"
-GOOD = DATA / "good"
-
-
-def utc(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
+from tests.conftest import BAD, GOOD, utc
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -17,14 +17,7 @@ from research_lib.csv_import import (
 )
 from research_lib.errors import CatalogError, ImportValidationError
 from research_lib.synthetic import generate_bars, mock_bars, write_csv
-
-DATA = Path(__file__).parent / "data"
-BAD = DATA / "bad"
-GOOD = DATA / "good"
-
-
-def utc(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
+from tests.conftest import BAD, GOOD, utc
 
 
 def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
