@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run the benchmark suite, print the tables, optionally write JSON.
 
     uv run python -m benchmarks [--sizes 100000,500000,1000000] [--quick] [--repeats N]
-        [--only engine,import,query,sweep,startup,list] [--json PATH] [--workdir DIR]
+        [--only engine,import,query,sweep,startup,list] [--sweep-end DATE] [--json PATH]
+        [--workdir DIR]
 
 Progress goes to stderr, the tables to stdout. Exit code 1 if ours and raw disagree (trade
 counts, final PnL, rows) - never because a timing target is missed.
@@ -37,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", help=f"Comma-separated benchmarks to run, of {','.join(BENCHMARKS)}."
     )
+    parser.add_argument(
+        "--sweep-end",
+        metavar="DATE",
+        help="Last day of the sweep's mock bars, from 2024-01-02 (default 2024-12-31, a year).",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="Write the results as JSON.")
     parser.add_argument(
         "--workdir", type=Path, help="Folder for generated files (default: a temp folder)."
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sizes:
         settings.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     settings.engine_repeats = max(1, args.repeats)
+    if args.sweep_end:
+        settings.sweep_end = args.sweep_end
     only = args.only.split(",") if args.only else list(BENCHMARKS)
 
     def log(message: str) -> None:

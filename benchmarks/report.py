@@ -282,7 +282,8 @@ def _other_table(results: dict[str, Any], console: Console) -> None:
         r = results["sweep"]
         one, two = r["runs"][0], r["runs"][-1]
         rows.append((f"4. sweep {r['points']} points",
-                     f"{r['start']}..{r['end']} mock bars; {two['workers']} workers",
+                     f"{r['start']}..{r['end']} mock bars ({r['bars_per_point']:,} a point); "
+                     f"{two['workers']} workers",
                      two, f"{one['workers']} worker", one, r["speedup"],
                      f"speedup (cpu estimate {r['cpu_estimate_speedup']:.2f})"))  # fmt: skip
     for r in (results.get("startup") or {}).values():

@@ -3,11 +3,13 @@
 ``grid`` maps parameter names to values (lists or ranges); the points are their cartesian
 product. Each point is first checked by the strategy's config class
 (:func:`research_lib.registry.build_config`), so invalid points (``fast_period >=
-slow_period``) are reported and skipped up front. The valid points run in a
-``ProcessPoolExecutor`` with the ``spawn`` context (one engine per process at a time: Nautilus
-must not run two engines at once in one process), each saved to the results store with the
-sweep's ``sweep_id`` and source ``sweep``; a failed point is recorded as failed and the others
-carry on. ``via="papermill"`` executes ``notebooks/03_parameterised_backtest.ipynb`` per point.
+slow_period``) are reported and skipped up front. With ``workers=N`` the valid points are
+shared by N processes: this one and N - 1 started with the ``spawn`` context (one engine per
+process at a time: Nautilus must not run two engines at once in one process). Each process
+takes the next point as soon as it is free, so this one works while the others start up.
+Every run is saved to the results store with the sweep's ``sweep_id`` and source ``sweep``; a
+failed point is recorded as failed and the others carry on. ``via="papermill"`` executes
+``notebooks/03_parameterised_backtest.ipynb`` per point.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
+import queue
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +61,7 @@ DEFAULT_TRADE_SIZE = 100
 WIRING = ("instrument_id", "bar_type")
 
 Point = dict[str, Any]
+Outcome = tuple[int, list[str], str | None]  # (task index, run ids, error or None)
 
 
 # -- grids --------------------------------------------------------------------------------
@@ -339,7 +346,7 @@ class _Task:
     output: str | None = None
 
 
-def _run_point(task: _Task) -> tuple[int, list[str], str | None]:
+def _run_point(task: _Task) -> Outcome:
     """Run one point (in a worker process): (index, run ids, error or None)."""
     try:
         if task.via == "runner":
@@ -372,8 +379,9 @@ def sweep(
 ) -> SweepResult:
     """Run ``config`` (YAML path, ``RunConfig`` or strategy name) at every valid grid point.
 
-    Arguments left None come from the config's ``backtest:`` section. ``workers`` > 1 runs
-    points in that many spawned processes; ``via="papermill"`` executes the parameterised
+    Arguments left None come from the config's ``backtest:`` section. ``workers`` is the
+    number of processes running points: this one plus ``workers - 1`` spawned ones;
+    ``via="papermill"`` executes the parameterised
     notebook per point (output notebooks in ``output_dir``, default
     ``notebooks/output/sweep-<id>/``). Returns the :class:`SweepResult`.
     """
@@ -448,34 +456,95 @@ def sweep(
     )
 
 
-def _execute(
-    tasks: list[_Task], workers: int, progress: bool, sweep_id: str
-) -> list[tuple[int, list[str], str | None]]:
-    """Run the tasks (in this process if ``workers`` is 1) with a progress bar."""
+class _Points:
+    """The points not started yet, taken one at a time by whichever process is free."""
+
+    def __init__(self, tasks: list[_Task]) -> None:
+        self._tasks = deque(tasks)
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def take(self) -> _Task | None:
+        """The next point, or None when there are none left (or the sweep was stopped)."""
+        with self._lock:
+            return None if self._stopped or not self._tasks else self._tasks.popleft()
+
+    def give_back(self, task: _Task) -> None:
+        """Return a point that could not be started, to be taken next."""
+        with self._lock:
+            self._tasks.appendleft(task)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+
+def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) -> list[Outcome]:
+    """Run the tasks with a progress bar, in this process and ``workers - 1`` spawned ones.
+
+    This process runs points itself: it has its imports done, so it starts at once while the
+    spawned processes import Nautilus. A thread per spawned process hands it one point at a
+    time and waits for it, so every process takes the next point when it is free.
+    """
     from tqdm.auto import tqdm
 
-    outcomes = []
+    outcomes: list[Outcome] = []
+    finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    points = _Points(tasks)
+    helpers = min(workers, len(tasks)) - 1
     bar = tqdm(total=len(tasks), desc=f"sweep {sweep_id[:8]}", unit="run", disable=not progress)
     with bar:
-        if workers == 1 or len(tasks) == 1:
-            for task in tasks:
+        if helpers == 0:
+            while (task := points.take()) is not None:
                 outcomes.append(_run_point(task))
                 _advance(bar, outcomes)
             return outcomes
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-            futures: dict[Future, _Task] = {pool.submit(_run_point, t): t for t in tasks}
+        with ProcessPoolExecutor(max_workers=helpers, mp_context=context) as pool:
+            for _ in range(helpers):
+                args = (pool, points, finished)
+                threading.Thread(target=_hand_out, args=args, daemon=True).start()
             try:
-                for future in as_completed(futures):
-                    outcomes.append(_outcome(future, futures[future]))
-                    _advance(bar, outcomes)
-            except BaseException:  # Ctrl-C: drop the points not started yet
+                while (task := points.take()) is not None:
+                    finished.put(_run_point(task))
+                    _collect(finished, bar, outcomes, wait=False)
+                while len(outcomes) < len(tasks):
+                    _collect(finished, bar, outcomes, wait=True)
+            except BaseException:  # Ctrl-C: start no more points
+                points.stop()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     return outcomes
 
 
-def _outcome(future: Future, task: _Task) -> tuple[int, list[str], str | None]:
+def _hand_out(pool: ProcessPoolExecutor, points: _Points, finished: queue.SimpleQueue) -> None:
+    """Feed one spawned process a point at a time until none are left.
+
+    If the pool breaks (a process died), the point that was running is recorded as failed,
+    the next one is given back to this process and the thread ends.
+    """
+    while (task := points.take()) is not None:
+        try:
+            future = pool.submit(_run_point, task)
+        except (BrokenProcessPool, RuntimeError):  # broken or shut down: run it at home
+            points.give_back(task)
+            return
+        finished.put(_outcome(future, task))
+
+
+def _collect(finished: queue.SimpleQueue, bar: Any, outcomes: list[Outcome], wait: bool) -> None:
+    """Move finished outcomes to ``outcomes`` (waiting for one if ``wait``), advancing the bar."""
+    try:
+        outcomes.append(finished.get(block=wait))
+        _advance(bar, outcomes)
+        while True:
+            outcomes.append(finished.get_nowait())
+            _advance(bar, outcomes)
+    except queue.Empty:
+        pass
+
+
+def _outcome(future: Future, task: _Task) -> Outcome:
     """A task's outcome; a worker that died (not a failed run) is recorded as failed here."""
     try:
         return future.result()
@@ -505,7 +574,7 @@ def _record_crash(task: _Task, exc: Exception) -> str:
     return context["run_id"]
 
 
-def _advance(bar: Any, outcomes: list[tuple[int, list[str], str | None]]) -> None:
+def _advance(bar: Any, outcomes: list[Outcome]) -> None:
     bar.update(1)
     bar.set_postfix(failed=sum(1 for *_, error in outcomes if error is not None), refresh=False)
 

@@ -98,6 +98,7 @@ def test_data_benchmarks_agree_with_duckdb(results):
 def test_sweep_on_one_and_two_workers(results):
     bench = results["sweep"]
     assert bench["points"] == 4 and bench["all_completed"] and bench["same_trades"]
+    assert bench["bars_per_point"] == 2 * 390  # 2024-01-02..03, US session
     assert [r["workers"] for r in bench["runs"]] == [1, 2]
     assert bench["speedup"] > 0 and bench["cpu_estimate_speedup"] > 0
     assert bench["runs"][0]["worker_cpu_seconds"] == 0  # one worker runs in the process
@@ -130,12 +131,13 @@ def test_targets_table_and_json(results):
 
 def test_entry_point_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = main(["--quick", "--only", "startup", "--json", str(out), "--workdir",
-                 str(tmp_path / "work")])  # fmt: skip
+    code = main(["--quick", "--only", "startup", "--sweep-end", "2024-01-05", "--json", str(out),
+                 "--workdir", str(tmp_path / "work")])  # fmt: skip
     assert code == 0
     document = json.loads(out.read_text())
     assert set(document) >= {"machine", "settings", "startup", "targets"}
     assert "engine" not in document
+    assert document["settings"]["sweep_end"] == "2024-01-05"
     assert document["machine"]["cores"] >= 1
     assert "Targets" in capsys.readouterr().out
 

@@ -28,6 +28,7 @@ from research_lib.sweep import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SMA_YAML = ROOT / "configs" / "examples" / "sma_config.yaml"
+USER_STRATEGIES = Path(__file__).parent / "user_strategies"
 TWO_DAYS = {"start": "2024-01-02", "end": "2024-01-03", "data": "mock"}
 
 # -- parse_grid -----------------------------------------------------------------------------
@@ -273,6 +274,27 @@ def test_a_dead_worker_is_recorded_as_failed(tmp_path):
     stored = ResultsStore(store).get(run_ids[0])
     assert stored.status == "failed" and stored.run["sweep_id"] == "s-dead"
     assert "worker process died" in stored.run["error"]
+
+
+def test_a_worker_process_that_dies_loses_only_the_point_it_was_running(tmp_path, monkeypatch):
+    # DiesInWorker exits its process when it starts in a spawned worker, and runs normally in
+    # this one: the dead worker's point is recorded as failed, the rest run here.
+    monkeypatch.syspath_prepend(str(USER_STRATEGIES))
+    config = RunConfig(
+        strategy_path="dies_in_worker:DiesInWorker",
+        config_path="breakout:BreakoutConfig",
+        strategy_name="dies_in_worker:DiesInWorker",
+        params={},
+    )
+    store = tmp_path / "results.duckdb"
+    grid = {"lookback": [10, 20, 30, 40]}
+    done = sweep(config, grid, workers=2, results=store, progress=False, **TWO_DAYS)
+    assert len(done.failed) == 1
+    assert "BrokenProcessPool" in done.failed[0][1]
+    assert sorted(done.runs["status"]) == ["completed"] * 3 + ["failed"]
+    assert sorted(done.runs["lookback"]) == [10, 20, 30, 40]
+    failed = done.runs[done.runs["status"] == "failed"].iloc[0]
+    assert failed["error"].startswith("worker process died")
 
 
 def test_sweep_tables_of_an_empty_or_unknown_sweep(tmp_path):
