@@ -38,8 +38,8 @@ BUFFER_ANALYZER = True
 CHUNK_BARS = 100_000  # bars handed to the engine at a time
 # Python's collector thresholds while the engine runs (restored after). Nautilus creates
 # several short-lived container objects per bar and order; collecting the youngest generation
-# every 100,000 allocations instead of 700 took SMA(10,20) on 1M bars from 77.4 to 73.9 CPU-s
-# (same trades). Garbage is still collected, only less often.
+# every 100,000 allocations instead of 700 took SMA(10,20) on 1M bars from 77.3 to 73.9 CPU-s
+# (means of two runs, same trades). Garbage is still collected, only less often.
 ENGINE_GC_THRESHOLD = (100_000, 50, 100)
 
 

@@ -14,6 +14,7 @@ failed point is recorded as failed and the others carry on. ``via="papermill"`` 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import multiprocessing
@@ -23,8 +24,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -462,12 +463,12 @@ class _Points:
     def __init__(self, tasks: list[_Task]) -> None:
         self._tasks = deque(tasks)
         self._lock = threading.Lock()
-        self._stopped = False
+        self.stopped = False
 
     def take(self) -> _Task | None:
         """The next point, or None when there are none left (or the sweep was stopped)."""
         with self._lock:
-            return None if self._stopped or not self._tasks else self._tasks.popleft()
+            return None if self.stopped or not self._tasks else self._tasks.popleft()
 
     def give_back(self, task: _Task) -> None:
         """Return a point that could not be started, to be taken next."""
@@ -476,20 +477,21 @@ class _Points:
 
     def stop(self) -> None:
         with self._lock:
-            self._stopped = True
+            self.stopped = True
 
 
 def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) -> list[Outcome]:
     """Run the tasks with a progress bar, in this process and ``workers - 1`` spawned ones.
 
     This process runs points itself: it has its imports done, so it starts at once while the
-    spawned processes import Nautilus. A thread per spawned process hands it one point at a
-    time and waits for it, so every process takes the next point when it is free.
+    spawned processes import Nautilus. Each spawned process has a pool of its own (a crash
+    breaks only that one) and a thread that hands it one point at a time, so every process
+    takes the next point when it is free.
     """
     from tqdm.auto import tqdm
 
     outcomes: list[Outcome] = []
-    finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
     points = _Points(tasks)
     helpers = min(workers, len(tasks)) - 1
     bar = tqdm(total=len(tasks), desc=f"sweep {sweep_id[:8]}", unit="run", disable=not progress)
@@ -500,19 +502,26 @@ def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) ->
                 _advance(bar, outcomes)
             return outcomes
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=helpers, mp_context=context) as pool:
-            for _ in range(helpers):
-                args = (pool, points, finished)
-                threading.Thread(target=_hand_out, args=args, daemon=True).start()
+        with contextlib.ExitStack() as stack:
+            pools = [
+                stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
+                for _ in range(helpers)
+            ]
+            for pool in pools:
+                threading.Thread(
+                    target=_hand_out, args=(pool, points, finished), daemon=True
+                ).start()
             try:
-                while (task := points.take()) is not None:
-                    finished.put(_run_point(task))
-                    _collect(finished, bar, outcomes, wait=False)
                 while len(outcomes) < len(tasks):
-                    _collect(finished, bar, outcomes, wait=True)
+                    task = points.take()
+                    if task is not None:
+                        finished.put(_run_point(task))
+                    # With no point left to take, wait for the other processes' outcomes.
+                    _collect(finished, bar, outcomes, wait=task is None)
             except BaseException:  # Ctrl-C: start no more points
                 points.stop()
-                pool.shutdown(wait=False, cancel_futures=True)
+                for pool in pools:
+                    pool.shutdown(wait=False, cancel_futures=True)
                 raise
     return outcomes
 
@@ -520,26 +529,40 @@ def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) ->
 def _hand_out(pool: ProcessPoolExecutor, points: _Points, finished: queue.SimpleQueue) -> None:
     """Feed one spawned process a point at a time until none are left.
 
-    If the pool breaks (a process died), the point that was running is recorded as failed,
-    the next one is given back to this process and the thread ends.
+    Every point taken ends as one outcome in ``finished``, or is given back (with a ``None``
+    in ``finished`` to wake this process) when the pool cannot take it: if the worker died,
+    its point is recorded as failed and the rest run elsewhere. After a Ctrl-C (the sweep
+    is stopped) nothing more is recorded.
     """
     while (task := points.take()) is not None:
         try:
             future = pool.submit(_run_point, task)
-        except (BrokenProcessPool, RuntimeError):  # broken or shut down: run it at home
+        except Exception:  # broken, shut down, or no process could be started
             points.give_back(task)
+            finished.put(None)
             return
-        finished.put(_outcome(future, task))
+        futures.wait([future])
+        if points.stopped:
+            return
+        try:
+            outcome = _outcome(future, task)
+        except BaseException as exc:  # recording the dead worker's point failed as well
+            outcome = (task.index, [], f"{type(exc).__name__}: {exc}")
+        finished.put(outcome)
 
 
 def _collect(finished: queue.SimpleQueue, bar: Any, outcomes: list[Outcome], wait: bool) -> None:
-    """Move finished outcomes to ``outcomes`` (waiting for one if ``wait``), advancing the bar."""
+    """Move finished outcomes to ``outcomes`` (waiting for one if ``wait``), advancing the bar.
+
+    A ``None`` in the queue only wakes this process to look for points given back.
+    """
     try:
-        outcomes.append(finished.get(block=wait))
-        _advance(bar, outcomes)
+        item = finished.get(block=wait)
         while True:
-            outcomes.append(finished.get_nowait())
-            _advance(bar, outcomes)
+            if item is not None:
+                outcomes.append(item)
+                _advance(bar, outcomes)
+            item = finished.get_nowait()
     except queue.Empty:
         pass
 
@@ -548,7 +571,7 @@ def _outcome(future: Future, task: _Task) -> Outcome:
     """A task's outcome; a worker that died (not a failed run) is recorded as failed here."""
     try:
         return future.result()
-    except Exception as exc:
+    except BaseException as exc:  # BrokenProcessPool, or SystemExit raised in the worker
         return task.index, [_record_crash(task, exc)], f"{type(exc).__name__}: {exc}"
 
 
@@ -575,8 +598,8 @@ def _record_crash(task: _Task, exc: Exception) -> str:
 
 
 def _advance(bar: Any, outcomes: list[Outcome]) -> None:
-    bar.update(1)
     bar.set_postfix(failed=sum(1 for *_, error in outcomes if error is not None), refresh=False)
+    bar.update(1)
 
 
 def _label(point: Point) -> str:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
+import research_lib.sweep as sweep_module
 from research_lib.catalog import Catalog
 from research_lib.config import RunConfig, load_run_config
 from research_lib.errors import ConfigError, UnknownStrategyError
 from research_lib.results import ResultsStore
 from research_lib.sweep import (
     SweepResult,
+    _execute,
+    _hand_out,
     _outcome,
+    _Points,
     _Task,
     as_run_config,
     expand_grid,
@@ -295,6 +302,68 @@ def test_a_worker_process_that_dies_loses_only_the_point_it_was_running(tmp_path
     assert sorted(done.runs["lookback"]) == [10, 20, 30, 40]
     failed = done.runs[done.runs["status"] == "failed"].iloc[0]
     assert failed["error"].startswith("worker process died")
+
+
+def test_a_point_that_cannot_reach_a_broken_pool_is_given_back_to_this_process():
+    class BrokenPool:
+        def submit(self, *args):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    sma = as_run_config("sma")
+    first, second = (_Task(i, {"fast_period": 5}, "runner", sma, {}) for i in (0, 1))
+    points, finished = _Points([first, second]), queue.SimpleQueue()
+    _hand_out(BrokenPool(), points, finished)
+    assert finished.get_nowait() is None  # wakes this process to take the point back
+    assert finished.empty()
+    assert points.take() is first and points.take() is second and points.take() is None
+
+
+def test_this_process_takes_back_a_point_while_it_waits_for_the_others(monkeypatch):
+    # The other thread holds point A when this process, done with point B, starts waiting
+    # for outcomes; only then does its pool refuse A. The sweep must wake up and run A here.
+    submitted, waiting = threading.Event(), threading.Event()
+    ran_here = []
+
+    class WatchedQueue(queue.SimpleQueue):
+        def get(self, block=True, timeout=None):
+            if block:
+                waiting.set()
+            return super().get(block, timeout)
+
+    class RefusingPool:
+        def __init__(self, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def shutdown(self, **kwargs):
+            pass
+
+        def submit(self, fn, task):
+            submitted.set()
+            waiting.wait(10)
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    def run_here(task):
+        submitted.wait(10)
+        ran_here.append(task.index)
+        return task.index, [f"run-{task.index}"], None
+
+    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", RefusingPool)
+    monkeypatch.setattr(sweep_module, "_run_point", run_here)
+    monkeypatch.setattr(sweep_module.queue, "SimpleQueue", WatchedQueue)
+    tasks = [_Task(i, {"fast_period": 5}, "runner", as_run_config("sma"), {}) for i in (0, 1)]
+    outcomes = []
+    thread = threading.Thread(target=lambda: outcomes.extend(_execute(tasks, 2, False, "s")))
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the sweep never took the point back"
+    assert sorted(outcomes) == [(0, ["run-0"], None), (1, ["run-1"], None)]
+    assert sorted(ran_here) == [0, 1]
 
 
 def test_sweep_tables_of_an_empty_or_unknown_sweep(tmp_path):

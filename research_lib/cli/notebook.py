@@ -127,7 +127,14 @@ def notebook_run(
 @click.option(
     "--data", type=click.Choice(["catalog", "mock"]), help="Bars source (default: the config's)."
 )
-@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--workers",
+    "-w",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes running points: this one plus N-1 spawned; up to one per core pays off.",
+)
 @click.option(
     "--via",
     type=click.Choice(["runner", "papermill"]),
