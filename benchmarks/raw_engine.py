@@ -3,8 +3,7 @@
 This is the reference the benchmark compares our path with: it builds a ``BacktestEngine``
 with the runner's settings (HEDGING OMS, MARGIN account of 100,000 USD, leverage 1, the
 instrument of ``InstrumentSpec``, MaxDrawdown/CAGR/CalmarRatio registered, the buffered
-analyzer, ``run_analysis=False``, ``log_events``/``log_commands`` off, the collector
-thresholds of ``ENGINE_GC_THRESHOLD`` during the run), feeds it the bars with
+analyzer, ``run_analysis=False``, ``log_events``/``log_commands`` off), feeds it the bars with
 ``Bar.from_raw_arrays_to_list``, runs the strategy classes themselves (the strategy logic, not
 the wrapper), then computes the statistics once and reads them. The time from a bars
 DataFrame to :class:`RawResult` is therefore what Nautilus itself costs for the run.
@@ -30,7 +29,6 @@ from nautilus_trader.model.objects import Money
 
 from research_lib.instruments import InstrumentSpec
 from research_lib.nautilus_fixes import buffer_analyzer
-from research_lib.runner import ENGINE_GC_THRESHOLD, gc_threshold
 from research_lib.strategies.mean_reversion import MeanReversion, MeanReversionConfig
 from research_lib.strategies.momentum import Momentum, MomentumConfig
 from research_lib.strategies.sma_crossover import SMAConfig, SMACrossover
@@ -128,8 +126,7 @@ def run_raw(
     )
     engine.add_strategy(strategy_cls(config))
     try:
-        with gc_threshold(ENGINE_GC_THRESHOLD):
-            engine.run()
+        engine.run()
         account = engine.portfolio.account(venue)
         positions = engine.cache.positions() + engine.cache.position_snapshots()
         analyzer.calculate_statistics(account, positions)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-
 import pandas as pd
 import pytest
 
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from research_lib.runner import gc_threshold, load_market_data, run_backtest
+from research_lib.runner import load_market_data, run_backtest
 from tests.conftest import make_bars
 
 # SMA(2, 3) on these closes: short at bar 6 (close 10), reverse to long at bar 9 (close 11),
@@ -97,18 +95,7 @@ def test_mock_runs_are_deterministic():
     assert c.data_fingerprint != a.data_fingerprint
 
 
-def test_runs_leave_the_garbage_collector_thresholds_as_they_were():
-    before = gc.get_threshold()
-    run_backtest("sma", SMA_2_3, data=make_bars(CLOSES), symbol="TEST", save=False)
-    assert gc.get_threshold() == before
-    with pytest.raises(DataRangeError):  # a failed run restores them too
-        run_backtest("sma", SMA_2_3, data=make_bars(CLOSES[:3]), symbol="TEST", save=False)
-    assert gc.get_threshold() == before
-    with pytest.raises(KeyboardInterrupt), gc_threshold((50_000, 20, 20)):
-        assert gc.get_threshold() == (50_000, 20, 20)
-        raise KeyboardInterrupt
-    assert gc.get_threshold() == before
-
+def test_too_few_bars_to_warm_up():
     with pytest.raises(DataRangeError, match=r"5 bars of TEST .* needs at least 21"):
         run_backtest("sma", {}, data=make_bars([10] * 5), symbol="TEST", save=False)
 
