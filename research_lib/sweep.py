@@ -382,9 +382,9 @@ def sweep(
 
     Arguments left None come from the config's ``backtest:`` section. ``workers`` is the
     number of processes running points: this one plus ``workers - 1`` spawned ones;
-    ``via="papermill"`` executes the parameterised
-    notebook per point (output notebooks in ``output_dir``, default
-    ``notebooks/output/sweep-<id>/``). Returns the :class:`SweepResult`.
+    ``via="papermill"`` executes the parameterised notebook per point (output notebooks in
+    ``output_dir``, default ``notebooks/output/sweep-<id>/``). Returns the
+    :class:`SweepResult`.
     """
     from research_lib.notebooks import (
         PARAMETERISED,
