@@ -495,34 +495,26 @@ def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) ->
     points = _Points(tasks)
     helpers = min(workers, len(tasks)) - 1
     bar = tqdm(total=len(tasks), desc=f"sweep {sweep_id[:8]}", unit="run", disable=not progress)
-    with bar:
-        if helpers == 0:
-            while (task := points.take()) is not None:
-                outcomes.append(_run_point(task))
-                _advance(bar, outcomes)
-            return outcomes
-        context = multiprocessing.get_context("spawn")
-        with contextlib.ExitStack() as stack:
-            pools = [
-                stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
-                for _ in range(helpers)
-            ]
+    context = multiprocessing.get_context("spawn")
+    with bar, contextlib.ExitStack() as stack:
+        pools = [
+            stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
+            for _ in range(helpers)
+        ]
+        for pool in pools:
+            threading.Thread(target=_hand_out, args=(pool, points, finished), daemon=True).start()
+        try:
+            while len(outcomes) < len(tasks):
+                task = points.take()
+                if task is not None:
+                    finished.put(_run_point(task))
+                # With no point left to take, wait for the other processes' outcomes.
+                _collect(finished, bar, outcomes, wait=task is None)
+        except BaseException:  # Ctrl-C: start no more points
+            points.stop()
             for pool in pools:
-                threading.Thread(
-                    target=_hand_out, args=(pool, points, finished), daemon=True
-                ).start()
-            try:
-                while len(outcomes) < len(tasks):
-                    task = points.take()
-                    if task is not None:
-                        finished.put(_run_point(task))
-                    # With no point left to take, wait for the other processes' outcomes.
-                    _collect(finished, bar, outcomes, wait=task is None)
-            except BaseException:  # Ctrl-C: start no more points
-                points.stop()
-                for pool in pools:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                raise
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return outcomes
 
 
