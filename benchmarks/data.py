@@ -22,7 +22,7 @@ QUERY_START, QUERY_END = "2024-03-01", "2024-03-31"  # mock bars start 2024-01-0
 
 def write_bars_csv(rows: int, path: Path, seed: int = SEED) -> Path:
     """The seeded benchmark CSV (``mock_bars(rows)`` via ``write_csv``), written once."""
-    from research_lib.synthetic import mock_bars, write_csv
+    from research_lib.data.synthetic import mock_bars, write_csv
 
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +32,7 @@ def write_bars_csv(rows: int, path: Path, seed: int = SEED) -> Path:
 
 def bench_import(rows: int, workdir: Path, repeats: int = 3) -> dict[str, Any]:
     """``Catalog.import_csv`` (validation included) vs DuckDB ``COPY ... TO parquet``."""
-    from research_lib.catalog import Catalog
+    from research_lib.data.catalog import Catalog
 
     csv_path = write_bars_csv(rows, workdir / f"bars_{rows}.csv")
     target = workdir / "import"
@@ -70,7 +70,7 @@ def bench_import(rows: int, workdir: Path, repeats: int = 3) -> dict[str, Any]:
 
 def build_query_catalog(rows: int, workdir: Path, seed: int = SEED) -> tuple[Any, Path]:
     """A catalog holding ``rows`` consecutive 1-minute bars of AAPL (500k is ~1 year)."""
-    from research_lib.catalog import Catalog
+    from research_lib.data.catalog import Catalog
 
     catalog = Catalog(workdir / f"query_catalog_{rows}")
     path = catalog.root / "bars" / f"symbol={SYMBOL}" / "bar_spec=1-MINUTE-LAST" / "data.parquet"

@@ -31,9 +31,9 @@ def measure_run(path: str, strategy: str, n_bars: int, seed: int = SEED) -> dict
     Meant to run in a fresh process (:func:`run_case`): the peak memory is the process's.
     """
     import benchmarks.raw_engine as raw
-    import research_lib.bars  # noqa: F401  (both paths load the same modules)
-    import research_lib.runner as runner
-    from research_lib.synthetic import mock_bars
+    import research_lib.engine.runner as runner
+    import research_lib.model.bars  # noqa: F401  (both paths load the same modules)
+    from research_lib.data.synthetic import mock_bars
 
     params = CASES[strategy]
     bars = mock_bars(n_bars, seed)

@@ -1,4 +1,4 @@
-"""The same backtest as ``research_lib.runner.run_backtest``, written straight on Nautilus.
+"""The same backtest as ``research_lib.engine.runner.run_backtest``, written straight on Nautilus.
 
 This is the reference the benchmark compares our path with: it builds a ``BacktestEngine``
 with the runner's settings (HEDGING OMS, MARGIN account of 100,000 USD, leverage 1, the
@@ -27,8 +27,8 @@ from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 
-from research_lib.instruments import InstrumentSpec
-from research_lib.nautilus_fixes import buffer_analyzer
+from research_lib.data.instruments import InstrumentSpec
+from research_lib.engine.nautilus_fixes import buffer_analyzer
 from research_lib.strategies.mean_reversion import MeanReversion, MeanReversionConfig
 from research_lib.strategies.momentum import Momentum, MomentumConfig
 from research_lib.strategies.sma_crossover import SMAConfig, SMACrossover

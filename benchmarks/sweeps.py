@@ -1,6 +1,7 @@
 """Benchmark 4: one SMA sweep on 1 worker and on 2, each started from a fresh process.
 
-Each sweep runs the way a user starts one (``research_lib.sweep.sweep`` from a new Python),
+Each sweep runs the way a user starts one (``research_lib.workflows.sweep.sweep`` from a new
+Python),
 so both pay their imports: the 1-worker sweep once, the 2-worker sweep in its spawned worker
 too. By default every point runs on a year of 1-minute bars, the lower end of what the
 researchers sweep over (100k-1M bars); ``--sweep-end`` picks a shorter period.
@@ -26,7 +27,7 @@ def run_sweep(
     grid: dict[str, list[int]], start: str, end: str, workers: int, results: str
 ) -> dict[str, Any]:
     """One sweep in this process (meant for a fresh one): wall and CPU time, runs done."""
-    from research_lib.sweep import sweep
+    from research_lib.workflows.sweep import sweep
 
     with timed() as sample:  # CPU includes the worker processes, reaped when the pool closes
         outcome = sweep(
@@ -58,7 +59,7 @@ def run_sweep(
 
 
 def _bar_count(results: str, run_id: str) -> int:
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     return int(ResultsStore(results).get(run_id).run["bar_count"])
 

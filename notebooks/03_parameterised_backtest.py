@@ -46,8 +46,8 @@ sweep_id = None
 # %%
 import pandas as pd
 
-from research_lib.notebooks import catalog_root, results_path
-from research_lib.sweep import as_run_config
+from research_lib.workflows.notebooks import catalog_root, results_path
+from research_lib.workflows.sweep import as_run_config
 
 # %%
 run_config = as_run_config(config or strategy)

@@ -41,6 +41,14 @@ class ConfigError(ResearchError):
     """Raised for an invalid strategy or backtest configuration (YAML, CLI params, Python)."""
 
 
+class ConfigProblems(ConfigError):
+    """Raised by a strategy config with invalid values; ``problems`` lists (field, reason)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
+
+
 class UnknownStrategyError(ConfigError):
     """Raised when a strategy name is not in the registry."""
 

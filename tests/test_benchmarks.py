@@ -15,8 +15,8 @@ from benchmarks.machine import machine_info
 from benchmarks.raw_engine import run_raw
 from benchmarks.report import print_report, targets
 from benchmarks.suite import correctness_ok
-from research_lib.runner import run_backtest
-from research_lib.synthetic import mock_bars
+from research_lib.data.synthetic import mock_bars
+from research_lib.engine.runner import run_backtest
 
 TIMING_KEYS = {"seconds", "cpu_seconds", "samples"}
 

@@ -1,4 +1,4 @@
-"""Tests for research_lib.catalog: imports, merges, atomicity, DuckDB queries, Nautilus bars."""
+"""Tests for the data catalog: imports, merges, atomicity, DuckDB queries, Nautilus bars."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from research_lib import catalog as catalog_module
-from research_lib.catalog import Catalog, ImportReport, bar_interval, to_nautilus_bars
+from research_lib.data import catalog as catalog_module
+from research_lib.data.catalog import Catalog, ImportReport
+from research_lib.data.instruments import InstrumentSpec
+from research_lib.data.synthetic import generate_bars, write_csv
+from research_lib.engine.nautilus_bars import to_nautilus_bars
 from research_lib.errors import (
     CatalogError,
     DataRangeError,
@@ -21,8 +24,7 @@ from research_lib.errors import (
     InvalidSymbolError,
     UnknownSymbolError,
 )
-from research_lib.instruments import InstrumentSpec
-from research_lib.synthetic import generate_bars, write_csv
+from research_lib.model.bars import bar_interval
 from tests.conftest import BAD, GOOD, utc
 
 

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 import research_lib.cli.notebook  # noqa: F401  (registers the commands)
-from research_lib import notebooks
 from research_lib.cli import cli
-from research_lib.notebooks import NotebookExecutionError, NotebookRun
-from research_lib.results import ResultsStore
+from research_lib.store.results import ResultsStore
+from research_lib.workflows import notebooks
+from research_lib.workflows.notebooks import NotebookExecutionError, NotebookRun
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = str(ROOT / "notebooks" / "03_parameterised_backtest.ipynb")

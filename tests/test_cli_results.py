@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_bars
 from test_results import make_result
 
 import research_lib.cli.results  # noqa: F401  (registers the commands)
+from conftest import make_bars
 from research_lib.cli import cli
-from research_lib.results import ResultsStore
+from research_lib.store.results import ResultsStore
 
 ENV = {"COLUMNS": "200"}  # wide rich tables, so values are not elided
 
@@ -205,7 +205,7 @@ def test_export_errors(stored, tmp_path: Path) -> None:
 
 
 def test_rerun_of_mock_run_is_identical(tmp_path: Path) -> None:
-    from research_lib.runner import run_backtest
+    from research_lib.engine.runner import run_backtest
 
     path = tmp_path / "r.duckdb"
     store = ResultsStore(path)
@@ -236,8 +236,8 @@ def _write_csv(path: Path, closes: list[float]) -> Path:
 
 
 def test_rerun_when_the_data_changed(tmp_path: Path) -> None:
-    from research_lib.catalog import Catalog
-    from research_lib.runner import run_backtest
+    from research_lib.data.catalog import Catalog
+    from research_lib.engine.runner import run_backtest
 
     catalog = Catalog(tmp_path / "cat")
     closes = [100 + 3 * math.sin(i / 7) for i in range(120)]
@@ -264,7 +264,7 @@ def test_rerun_when_the_data_changed(tmp_path: Path) -> None:
 
 
 def test_rerun_reports_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from research_lib.runner import run_backtest
+    from research_lib.engine.runner import run_backtest
 
     path = tmp_path / "r.duckdb"
     original = run_backtest(
@@ -321,8 +321,8 @@ def test_rerun_of_a_failed_run_has_nothing_to_compare(tmp_path: Path) -> None:
 
 
 def test_a_failing_run_is_recorded_by_the_runner(tmp_path: Path) -> None:
+    from research_lib.engine.runner import run_backtest
     from research_lib.errors import ConfigError
-    from research_lib.runner import run_backtest
 
     path = tmp_path / "r.duckdb"
     with pytest.raises(ConfigError):

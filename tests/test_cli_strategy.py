@@ -141,7 +141,7 @@ def test_round_trip_create_validate_run_config(tmp_path, name):
         assert label in ran.output
     assert "Sharpe" in ran.output
 
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     runs = ResultsStore(results).list()
     assert list(runs["strategy"]) == [name]

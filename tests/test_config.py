@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from research_lib import registry
-from research_lib.config import (
+from research_lib.engine.run_config import (
     BacktestSection,
     LineLoader,
     RunConfigError,
@@ -17,6 +16,7 @@ from research_lib.config import (
     template,
 )
 from research_lib.errors import ConfigError
+from research_lib.strategies import registry
 
 EXAMPLES = Path(__file__).parents[1] / "configs" / "examples"
 USER_STRATEGIES = Path(__file__).parent / "user_strategies"

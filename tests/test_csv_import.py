@@ -1,4 +1,4 @@
-"""Tests for research_lib.csv_import: CSV shapes, validation messages, spec inference."""
+"""Tests for research_lib.data.csv_import: CSV shapes, validation messages, spec inference."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research_lib.bars import bar_interval, parse_bar_spec
-from research_lib.csv_import import (
+from research_lib.data.csv_import import (
     check_timezone,
     infer_bar_spec,
     infer_price_precision,
     read_bars_csv,
 )
+from research_lib.data.synthetic import generate_bars, mock_bars, write_csv
 from research_lib.errors import CatalogError, ImportValidationError
-from research_lib.synthetic import generate_bars, mock_bars, write_csv
+from research_lib.model.bars import bar_interval, parse_bar_spec
 from tests.conftest import BAD, GOOD, utc
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import research_lib.runner as runner
-from research_lib.synthetic import mock_bars
+import research_lib.engine.runner as runner
+from research_lib.data.synthetic import mock_bars
 
 BARS = mock_bars(3_000, seed=3)
 STRATEGIES = {
@@ -63,7 +63,7 @@ def test_buffer_reads_flush_pending_rows(monkeypatch):
     from nautilus_trader.model.identifiers import PositionId
     from nautilus_trader.model.objects import Money
 
-    from research_lib.nautilus_fixes import buffer_analyzer
+    from research_lib.engine.nautilus_fixes import buffer_analyzer
 
     stock, buffered = PortfolioAnalyzer(), buffer_analyzer(PortfolioAnalyzer())
     when = pd.Timestamp("2024-01-02", tz="UTC")

@@ -12,9 +12,10 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillException, PapermillExecutionError
 
-from research_lib import notebooks
 from research_lib.errors import NotebookError
-from research_lib.notebooks import (
+from research_lib.store.results import ResultsStore
+from research_lib.workflows import notebooks
+from research_lib.workflows.notebooks import (
     NotebookExecutionError,
     catalog_root,
     default_output,
@@ -25,7 +26,6 @@ from research_lib.notebooks import (
     results_path,
     run_notebook,
 )
-from research_lib.results import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -259,6 +259,6 @@ def test_demo_sweep_is_made_once(tmp_path, monkeypatch):
     runs = store.list(sweep_id=first, limit=None)
     assert len(runs) == 4 and set(runs["status"]) == {"completed"}
     assert list(runs["tags"].iloc[0]) == ["demo"]
-    monkeypatch.setattr("research_lib.sweep.sweep", None)  # a second sweep would fail
+    monkeypatch.setattr("research_lib.workflows.sweep.sweep", None)  # a second sweep would fail
     assert ensure_demo_sweep(tmp_path / "results.duckdb") == first
     assert notebooks.ensure_demo_sweep(store) == first

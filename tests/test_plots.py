@@ -1,4 +1,4 @@
-"""Tests for research_lib.plots: indicator values, trace contents, drawdowns and sweep grids."""
+"""Tests for research_lib.ui.plots: indicator values, trace contents, drawdowns and sweep grids."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
-from conftest import make_bars
 
-from research_lib import plots
-from research_lib.bars import bar_interval
+from conftest import make_bars
+from research_lib.engine.runner import run_backtest
 from research_lib.errors import ConfigError, ResearchError
-from research_lib.result import BacktestResult
-from research_lib.results import ResultsStore
-from research_lib.runner import run_backtest
+from research_lib.model.bars import bar_interval
+from research_lib.model.run import BacktestResult
+from research_lib.store.results import ResultsStore
+from research_lib.ui import plots
 
 
 @pytest.fixture(scope="module")

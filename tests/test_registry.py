@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from research_lib import registry
 from research_lib.errors import ConfigError, UnknownStrategyError
-from research_lib.registry import Range, StrategyInfo
+from research_lib.strategies import registry
 from research_lib.strategies.base import ConfigProblems
+from research_lib.strategies.registry import Range, StrategyInfo
 
 USER_STRATEGIES = Path(__file__).parent / "user_strategies"
 WIRING = {

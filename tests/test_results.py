@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import research_lib.results as results_module
+import research_lib.store.results as results_module
 from research_lib.errors import ResultsError
-from research_lib.result import METRIC_STATISTICS, TRADE_COLUMNS, BacktestResult
-from research_lib.results import (
+from research_lib.model.run import METRIC_STATISTICS, TRADE_COLUMNS, BacktestResult
+from research_lib.store.results import (
     MAX_EQUITY_POINTS,
     SCHEMA_VERSION,
     NotSavedWarning,
@@ -742,6 +742,6 @@ def test_rerun_arguments(store: ResultsStore) -> None:
 
 
 def test_import_does_not_load_nautilus() -> None:
-    code = "import sys, research_lib.results; print(any('nautilus' in m for m in sys.modules))"
+    code = "import sys, research_lib.store; print(any('nautilus' in m for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

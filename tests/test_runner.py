@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from research_lib.engine.runner import load_market_data, run_backtest
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from research_lib.runner import load_market_data, run_backtest
 from tests.conftest import make_bars
 
 # SMA(2, 3) on these closes: short at bar 6 (close 10), reverse to long at bar 9 (close 11),

@@ -16,8 +16,8 @@ from nautilus_trader.model.enums import AccountType, OmsType
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 
-from research_lib import registry
-from research_lib.instruments import InstrumentSpec
+from research_lib.data.instruments import InstrumentSpec
+from research_lib.strategies import registry
 from research_lib.strategies.base import ConfigProblems, crossed_above, crossed_below
 from research_lib.strategies.mean_reversion import MeanReversionConfig, RollingStdDev
 from research_lib.strategies.momentum import MomentumConfig
@@ -132,7 +132,7 @@ def test_momentum_goes_long_on_oversold_cross_up_and_reverses_on_overbought_cros
 
 
 def test_the_three_strategies_give_different_signals_on_the_same_data():
-    from research_lib.runner import run_backtest
+    from research_lib.engine.runner import run_backtest
 
     trades = {}
     for name in registry.names():

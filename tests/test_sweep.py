@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import research_lib.sweep as sweep_module
-from research_lib.catalog import Catalog
-from research_lib.config import RunConfig, load_run_config
+import research_lib.workflows.sweep as sweep_module
+from research_lib.data.catalog import Catalog
+from research_lib.engine.run_config import RunConfig, load_run_config
 from research_lib.errors import ConfigError, UnknownStrategyError
-from research_lib.results import ResultsStore
-from research_lib.sweep import (
+from research_lib.store.results import ResultsStore
+from research_lib.workflows.sweep import (
     SweepResult,
     _execute,
     _hand_out,

@@ -1,4 +1,4 @@
-"""Tests for research_lib.widgets: the panel driven programmatically, as a user would click it."""
+"""Tests for the widget panel, driven programmatically as a user would click it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import pytest
 
-import research_lib.runner as runner_module
-from research_lib import widgets
-from research_lib.catalog import Catalog
-from research_lib.registry import Parameter
-from research_lib.results import ResultsStore
-from research_lib.synthetic import generate_bars, write_csv
-from research_lib.widgets import BacktestPanel, parameter_widget
+import research_lib.engine.runner as runner_module
+from research_lib.data.catalog import Catalog
+from research_lib.data.synthetic import generate_bars, write_csv
+from research_lib.store.results import ResultsStore
+from research_lib.strategies.registry import Parameter
+from research_lib.ui import widgets
+from research_lib.ui.widgets import BacktestPanel, parameter_widget
 
 JAN2, JAN4 = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
 

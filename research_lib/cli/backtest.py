@@ -74,7 +74,7 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
     The quickest check that the workbench works: no data, no config needed.
     The run is saved to the results store like every other run.
     """
-    from research_lib.runner import run_backtest
+    from research_lib.engine.runner import run_backtest
 
     result = run_backtest(
         "sma_crossover",
@@ -135,8 +135,8 @@ def backtest_run(
       research-lib backtest run -s mean_reversion --symbol AAPL -p num_std_dev=2.5
       research-lib backtest run -s momentum --data mock -p rsi_period=10
     """
-    from research_lib.config import parse_params
-    from research_lib.runner import run_backtest
+    from research_lib.engine.run_config import parse_params
+    from research_lib.engine.runner import run_backtest
 
     values = parse_params(list(params))
     for key, value in (("fast_period", fast), ("slow_period", slow), ("trade_size", trade_size)):

@@ -13,7 +13,7 @@ data_group = group("data", "Generate sample bars, import CSV files and browse th
 
 def open_catalog():
     """The catalog named by --catalog / RESEARCH_LIB_CATALOG, or the default one."""
-    from research_lib.catalog import Catalog
+    from research_lib.data.catalog import Catalog
 
     return Catalog(settings().catalog or Catalog.default_root())
 
@@ -48,9 +48,9 @@ def generate(
     The bars are a random walk, not market data. Example:
     research-lib data generate --symbol AAPL --start 2024-01-01 --end 2024-01-31
     """
+    from research_lib.data.instruments import validate_symbol
+    from research_lib.data.synthetic import generate_bars, write_csv
     from research_lib.errors import ConfigError
-    from research_lib.instruments import validate_symbol
-    from research_lib.synthetic import generate_bars, write_csv
 
     validate_symbol(symbol)
     try:

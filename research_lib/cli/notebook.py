@@ -1,8 +1,9 @@
 """``research-lib notebook run``, ``research-lib sweep`` and ``research-lib lab``.
 
-``notebook run`` executes a notebook with papermill (:func:`research_lib.notebooks.run_notebook`),
-``sweep`` runs a parameter grid (:func:`research_lib.sweep.sweep`) and ``lab`` starts JupyterLab
-in the project's environment.
+``notebook run`` executes a notebook with papermill
+(:func:`research_lib.workflows.notebooks.run_notebook`), ``sweep`` runs a parameter grid
+(:func:`research_lib.workflows.sweep.sweep`) and ``lab`` starts JupyterLab in the project's
+environment.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def notebook_run(
       research-lib notebook run notebooks/03_parameterised_backtest.ipynb -f params.yaml
     The output defaults to notebooks/output/<name>-<timestamp>.ipynb.
     """
-    from research_lib.notebooks import run_notebook
+    from research_lib.workflows.notebooks import run_notebook
 
     values = _params_file(params_file) if params_file else {}
     values.update({name: _yaml_value(text) for name, text in parameters})
@@ -169,7 +170,7 @@ def sweep_command(
       research-lib sweep sma_crossover --data mock --grid fast_period=5,10 --grid slow_period=20,40
     Invalid points (fast_period >= slow_period) are listed and skipped.
     """
-    from research_lib.sweep import parse_grid, plan_sweep, rank_column, sweep
+    from research_lib.workflows.sweep import parse_grid, plan_sweep, rank_column, sweep
 
     parsed = parse_grid(grid)
     rank_column(sort, parsed)
@@ -248,7 +249,7 @@ def lab(args: tuple[str, ...]) -> None:
 
     Needs the optional extra: `uv sync --extra lab`. Extra arguments go to `jupyter lab`.
     """
-    from research_lib.notebooks import project_root
+    from research_lib.workflows.notebooks import project_root
 
     if importlib.util.find_spec("jupyterlab") is None:
         raise NotebookError(LAB_INSTALL)

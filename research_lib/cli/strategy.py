@@ -21,7 +21,7 @@ def strategy_list() -> None:
     """Registered strategies with their parameters, defaults and bounds."""
     from rich.table import Table
 
-    from research_lib import registry
+    from research_lib.strategies import registry
 
     aliases = registry.aliases()
     table = Table(title="Strategies (research-lib strategy create --type NAME)")
@@ -66,7 +66,7 @@ def strategy_create(name: str, output: Path | None, force: bool) -> None:
     Example:
       research-lib strategy create --type momentum --output my_momentum.yaml
     """
-    from research_lib.config import template
+    from research_lib.engine.run_config import template
     from research_lib.errors import ConfigError
 
     text = template(name)
@@ -86,7 +86,7 @@ def strategy_create(name: str, output: Path | None, force: bool) -> None:
 @click.pass_context
 def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Check YAML run configs; prints OK or every problem. Exit code 0 only if all are valid."""
-    from research_lib.config import RunConfigError, load_run_config
+    from research_lib.engine.run_config import RunConfigError, load_run_config
 
     invalid = 0
     for file in files:
@@ -130,7 +130,7 @@ def backtest_run_config(
       research-lib backtest run-config configs/examples/sma_config.yaml --data mock
     """
     from research_lib.cli.backtest import print_summary
-    from research_lib.config import load_run_config, parse_params
+    from research_lib.engine.run_config import load_run_config, parse_params
 
     overrides = parse_params(list(params))
     run_config = load_run_config(file)

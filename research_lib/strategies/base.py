@@ -17,8 +17,8 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from research_lib.errors import ConfigError
-from research_lib.registry import Range
+from research_lib.errors import ConfigProblems
+from research_lib.model.params import Range
 
 LONG, FLAT, SHORT = 1, 0, -1
 
@@ -44,14 +44,6 @@ def crossed_above(previous: float, level: float, current: float) -> bool:
 def crossed_below(previous: float, level: float, current: float) -> bool:
     """Whether a series crossed down through ``level``: ``previous >= level > current``."""
     return previous >= level > current
-
-
-class ConfigProblems(ConfigError):
-    """Raised by a strategy config with invalid values; ``problems`` lists (field, reason)."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
 
 
 class SignalConfig(StrategyConfig, frozen=True):

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from research_lib.data.instruments import InstrumentSpec
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from research_lib.instruments import InstrumentSpec
-from research_lib.result import TRADE_COLUMNS, BacktestResult, clean_number
+from research_lib.model.run import TRADE_COLUMNS, BacktestResult, clean_number
 
 DEFAULT_BALANCE = 100_000.0
 DEFAULT_SYMBOL = "AAPL"
@@ -29,7 +29,7 @@ MOCK_BAR_SPEC = "1-MINUTE-LAST"
 # Engine settings. HEDGING: each entry opens its own position and a reversal closes it first,
 # which gives the same fills, PnL and statistics as NETTING (tests/test_nautilus_fixes.py)
 # while staying linear in time: under NETTING, Nautilus 1.231's matching engine lists every
-# order of the one netted position on each fill. BUFFER_ANALYZER: research_lib.nautilus_fixes.
+# order of the one netted position on each fill. BUFFER_ANALYZER: see engine.nautilus_fixes.
 OMS_TYPE = "HEDGING"
 BUFFER_ANALYZER = True
 CHUNK_BARS = 100_000  # bars handed to the engine at a time
@@ -61,14 +61,14 @@ def load_market_data(
 ) -> MarketData:
     """Bars for a run from ``mock`` (seeded, in memory), ``catalog`` (``Catalog`` or path),
     or a bars DataFrame of your own (columns timestamp, open, high, low, close, volume)."""
-    from research_lib.bars import bars_fingerprint
+    from research_lib.model.bars import bars_fingerprint
 
     if isinstance(source, pd.DataFrame):
         spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
         bars = source.reset_index(drop=True)
         return MarketData("dataframe", spec, bar_spec, bars, bars_fingerprint(bars))
     if source == "mock":
-        from research_lib.synthetic import generate_bars
+        from research_lib.data.synthetic import generate_bars
 
         spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
         bars = generate_bars(start or MOCK_START, end or MOCK_END, seed=seed)
@@ -77,7 +77,7 @@ def load_market_data(
         return MarketData("mock", spec, MOCK_BAR_SPEC, bars, bars_fingerprint(bars))
     if source != "catalog":
         raise ConfigError(f"unknown data source '{source}': use one of {', '.join(DATA_SOURCES)}")
-    from research_lib.catalog import Catalog
+    from research_lib.data.catalog import Catalog
 
     cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog or Catalog.default_root())
     if symbol is None:
@@ -100,7 +100,7 @@ def resolve_config(
     ``instrument_id`` and ``bar_type`` always follow the data; a ``trade_size`` default of 100
     is used when none is given.
     """
-    from research_lib.registry import build_config
+    from research_lib.strategies.registry import build_config
 
     values = {"trade_size": 100, **params}
     values["instrument_id"] = data.spec.instrument_id
@@ -142,7 +142,7 @@ def run_backtest(
     None for the default) unless ``save=False``; a run that raises is recorded as failed and
     the error is raised again.
     """
-    from research_lib.registry import find_by_path, resolve_paths
+    from research_lib.strategies.registry import find_by_path, resolve_paths
 
     run_id = str(uuid.uuid4())
     params = dict(params or {})
@@ -200,14 +200,14 @@ def run_backtest(
 
 
 def _save_result(results: Any, result: BacktestResult) -> None:
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     store = results if isinstance(results, ResultsStore) else ResultsStore(results)
     result.saved_to = store.save_or_keep(result)
 
 
 def _save_failure(results: Any, context: dict[str, Any], exc: Exception) -> None:
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     store = results if isinstance(results, ResultsStore) else ResultsStore(results)
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -225,8 +225,8 @@ def _run_engine(
     starting_balance: float,
     verbose: bool,
 ) -> BacktestResult:
-    from research_lib.bars import to_nautilus_bars
-    from research_lib.registry import create
+    from research_lib.engine.nautilus_bars import to_nautilus_bars
+    from research_lib.strategies.registry import create
 
     needed = warmup_bars(config)
     if len(market.bars) < needed + 1:
@@ -309,7 +309,7 @@ def _build_engine(spec: InstrumentSpec, starting_balance: float, verbose: bool) 
     for statistic in (MaxDrawdown(), CAGR(), CalmarRatio()):  # off by default in Nautilus
         engine.portfolio.analyzer.register_statistic(statistic)
     if BUFFER_ANALYZER:
-        from research_lib.nautilus_fixes import buffer_analyzer
+        from research_lib.engine.nautilus_fixes import buffer_analyzer
 
         buffer_analyzer(engine.portfolio.analyzer)
     return engine, venue, spec.currency
@@ -451,7 +451,7 @@ def equity_curve(fills: pd.DataFrame, market: MarketData, start_cash: float) -> 
     cash(t) = start - sum(signed qty x fill price) - commissions, position(t) = sum(signed qty),
     equity = cash + position x close. Fills land on the bar whose close time they carry.
     """
-    from research_lib.bars import bar_interval, timestamps_ns
+    from research_lib.model.bars import bar_interval, timestamps_ns
 
     closes = market.bars["close"].to_numpy(dtype=float)
     bar_close = market.bars["timestamp"] + bar_interval(market.bar_spec)

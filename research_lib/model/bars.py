@@ -1,25 +1,19 @@
-"""Bars as plain DataFrames, and their conversion to Nautilus ``Bar`` objects.
+"""Bars as plain DataFrames: columns, bar specs, intervals, timestamps and fingerprints.
 
 A bars frame has the columns ``timestamp`` (bar OPEN time, tz-aware UTC, ns), ``open``,
-``high``, ``low``, ``close`` and ``volume``. Nautilus stamps external bars at their CLOSE
-time, so the conversion sets ``ts_event = ts_init = timestamp + interval``.
+``high``, ``low``, ``close`` and ``volume``. Plain pandas and numpy: the conversion to
+Nautilus ``Bar`` objects lives in :mod:`research_lib.engine.nautilus_bars`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from research_lib.errors import CatalogError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nautilus_trader.model.data import Bar
-
-    from research_lib.instruments import InstrumentSpec
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 BAR_COLUMNS = ("timestamp", *PRICE_COLUMNS, "volume")
@@ -65,32 +59,3 @@ def bars_fingerprint(bars: pd.DataFrame) -> str:
     for column in BAR_COLUMNS[1:]:
         digest.update(np.ascontiguousarray(bars[column], dtype="<f8").tobytes())
     return digest.hexdigest()
-
-
-def to_nautilus_bars(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str) -> list[Bar]:
-    """Nautilus bars for the engine, built straight from the arrays (no per-row Python).
-
-    ``Bar.from_raw_arrays_to_list`` needs writable, contiguous float64/uint64 arrays; pandas 3
-    hands out read-only views, so the arrays are copied (BarDataWrangler fails on them).
-    """
-    from nautilus_trader.model.data import Bar, BarType
-
-    bar_type = BarType.from_str(spec.bar_type(bar_spec))
-    step = bar_interval(bar_spec).value
-    ts = np.array(timestamps_ns(bars["timestamp"]) + step, dtype=np.uint64, copy=True)
-
-    def column(name: str) -> np.ndarray:
-        return np.array(bars[name].to_numpy(dtype=np.float64), dtype=np.float64, copy=True)
-
-    return Bar.from_raw_arrays_to_list(
-        bar_type,
-        spec.price_precision,
-        spec.size_precision,
-        column("open"),
-        column("high"),
-        column("low"),
-        column("close"),
-        column("volume"),
-        ts,
-        ts.copy(),
-    )

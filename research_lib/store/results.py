@@ -53,10 +53,10 @@ import pandas as pd
 import pyarrow as pa
 
 from research_lib.errors import ResultsError, did_you_mean
-from research_lib.result import METRIC_STATISTICS, TRADE_COLUMNS, clean_number
+from research_lib.model.run import METRIC_STATISTICS, TRADE_COLUMNS, clean_number
 
 if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.result import BacktestResult
+    from research_lib.model.run import BacktestResult
 
 __all__ = [
     "Comparison",
@@ -625,7 +625,7 @@ def rerun(store: ResultsStore, run_id: str, source: str = "python") -> RerunRepo
     The data's fingerprint is checked first: if the bars changed since, nothing is run and
     the report says so (``data_changed``). The new run is saved with tag ``rerun-of:<id>``.
     """
-    from research_lib.runner import load_market_data, run_backtest
+    from research_lib.engine.runner import load_market_data, run_backtest
 
     original = store.get(run_id)
     kwargs = rerun_arguments(original)

@@ -5,7 +5,7 @@ built from the registry's parameter specs (types, defaults, bounds), rebuilt whe
 changes; the data source (catalog or mock), symbol and dates from the catalog; a Run button; a
 status line; a one-line error in red; a metrics table and the price and equity figures.
 
-Runs go through :func:`research_lib.runner.run_backtest` with ``source="notebook"`` and are
+Runs go through :func:`research_lib.engine.runner.run_backtest` with ``source="notebook"`` and are
 saved to the results store like any other. The panel keeps ``last_result``, ``last_figures``
 and ``last_error`` so notebooks and tests can use what it showed (an ``Output`` widget only
 captures inside a kernel; see :func:`show`).
@@ -22,12 +22,12 @@ import ipywidgets as w
 import pandas as pd
 from IPython.display import display
 
-from research_lib import registry
 from research_lib.errors import ResearchError
+from research_lib.strategies import registry
 
 if TYPE_CHECKING:
-    from research_lib.registry import Parameter
-    from research_lib.result import BacktestResult
+    from research_lib.model.run import BacktestResult
+    from research_lib.strategies.registry import Parameter
 
 __all__ = ["BacktestPanel", "metrics_table", "parameter_widget", "show"]
 
@@ -37,7 +37,7 @@ DESCRIPTION_WIDTH = {"description_width": "140px"}
 
 
 def parameter_widget(param: Parameter) -> w.ValueWidget:
-    """A control for one registry :class:`~research_lib.registry.Parameter`.
+    """A control for one registry :class:`~research_lib.strategies.registry.Parameter`.
 
     ints: ``BoundedIntText`` when the parameter has a bound, else ``IntText``; floats and
     Decimals: ``BoundedFloatText`` (unbounded sides get +/-1e15). ``trade_size`` has no
@@ -77,8 +77,8 @@ class BacktestPanel:
     """
 
     def __init__(self, catalog: Any = None, results: Any = None, strategy: str | None = None):
-        from research_lib.catalog import Catalog
-        from research_lib.results import ResultsStore
+        from research_lib.data.catalog import Catalog
+        from research_lib.store.results import ResultsStore
 
         self.catalog = (
             catalog
@@ -165,7 +165,7 @@ class BacktestPanel:
         mock = self.source.value == "mock"
         self.symbol.disabled = mock
         if mock:
-            from research_lib.runner import DEFAULT_SYMBOL, MOCK_END, MOCK_START
+            from research_lib.engine.runner import DEFAULT_SYMBOL, MOCK_END, MOCK_START
 
             self.start.value = dt.date.fromisoformat(MOCK_START)
             self.end.value = dt.date.fromisoformat(MOCK_END)
@@ -198,8 +198,8 @@ class BacktestPanel:
 
     def run(self) -> BacktestResult | None:
         """Run the backtest as set up; show its metrics and figures, or a one-line error."""
-        from research_lib.plots import equity_figure, price_figure
-        from research_lib.runner import run_backtest
+        from research_lib.engine.runner import run_backtest
+        from research_lib.ui.plots import equity_figure, price_figure
 
         self.error.value = ""
         self.last_error = self.last_exception = None
@@ -258,7 +258,7 @@ class BacktestPanel:
 
 def metrics_table(result: BacktestResult) -> str:
     """The run's headline numbers as a small HTML table."""
-    from research_lib.plots import METRIC_FORMATS
+    from research_lib.ui.plots import METRIC_FORMATS
 
     def fmt(value: Any, spec: str) -> str:
         return "n/a" if value is None else format(value, spec)

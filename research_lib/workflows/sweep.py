@@ -2,7 +2,7 @@
 
 ``grid`` maps parameter names to values (lists or ranges); the points are their cartesian
 product. Each point is first checked by the strategy's config class
-(:func:`research_lib.registry.build_config`), so invalid points (``fast_period >=
+(:func:`research_lib.strategies.registry.build_config`), so invalid points (``fast_period >=
 slow_period``) are reported and skipped up front. With ``workers=N`` the valid points are
 shared by N processes: this one and N - 1 started with the ``spawn`` context (one engine per
 process at a time: Nautilus must not run two engines at once in one process). Each process
@@ -36,8 +36,8 @@ import yaml
 from research_lib.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.config import RunConfig
-    from research_lib.results import ResultsStore
+    from research_lib.engine.run_config import RunConfig
+    from research_lib.store.results import ResultsStore
 
 __all__ = [
     "SweepPlan",
@@ -150,10 +150,10 @@ def expand_grid(grid: dict[str, Any]) -> list[Point]:
 
 
 def as_run_config(config: Any) -> RunConfig:
-    """A :class:`~research_lib.config.RunConfig` from a YAML path, a ``RunConfig``, or a
+    """A :class:`~research_lib.engine.run_config.RunConfig` from a YAML path, a ``RunConfig``, or a
     strategy (registered name or ``module:Class``) with its default parameters."""
-    from research_lib.config import RunConfig, load_run_config
-    from research_lib.registry import find_by_path, resolve_paths
+    from research_lib.engine.run_config import RunConfig, load_run_config
+    from research_lib.strategies.registry import find_by_path, resolve_paths
 
     if isinstance(config, RunConfig):
         return config
@@ -198,7 +198,7 @@ def plan_sweep(config: Any, grid: dict[str, Any]) -> SweepPlan:
     """
     import msgspec
 
-    from research_lib.registry import build_config, config_class
+    from research_lib.strategies.registry import build_config, config_class
 
     run_config = as_run_config(config)
     lists = _grid_lists(grid)
@@ -279,7 +279,7 @@ class SweepResult:
 def rank_column(by: str, params: Iterable[str] = ()) -> str:
     """The column ``by`` names for ranking a sweep: a metric (``return`` and ``trades`` are
     aliases), the run time, or a grid parameter; raises :class:`ConfigError` otherwise."""
-    from research_lib.results import COMPARE_METRICS, SORT_ALIASES
+    from research_lib.store.results import COMPARE_METRICS, SORT_ALIASES
 
     column = SORT_ALIASES.get(by, by)
     choices = [*COMPARE_METRICS, "duration_seconds", *params]
@@ -353,7 +353,7 @@ def _run_point(task: _Task) -> Outcome:
         if task.via == "runner":
             result = task.run_config.run(params=task.point, **task.options)
             return task.index, [result.run_id], None
-        from research_lib.notebooks import run_notebook
+        from research_lib.workflows.notebooks import run_notebook
 
         run = run_notebook(task.notebook, task.options, task.output)
         return task.index, run.run_ids, None
@@ -386,14 +386,14 @@ def sweep(
     ``output_dir``, default ``notebooks/output/sweep-<id>/``). Returns the
     :class:`SweepResult`.
     """
-    from research_lib.notebooks import (
+    from research_lib.store.results import ResultsStore
+    from research_lib.workflows.notebooks import (
         PARAMETERISED,
         _path_of,
         catalog_root,
         notebook_path,
         project_root,
     )
-    from research_lib.results import ResultsStore
 
     if via not in VIAS:
         raise ConfigError(f"via must be one of {', '.join(VIAS)}, was {via!r}")
@@ -569,7 +569,7 @@ def _outcome(future: Future, task: _Task) -> Outcome:
 
 def _record_crash(task: _Task, exc: Exception) -> str:
     """Record a point whose worker process died as a failed run; returns its id."""
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     opts = task.options
     context = {

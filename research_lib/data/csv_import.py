@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from research_lib.bars import BAR_COLUMNS, BAR_UNITS, PRICE_COLUMNS
 from research_lib.errors import CatalogError, ImportValidationError, did_you_mean
+from research_lib.model.bars import BAR_COLUMNS, BAR_UNITS, PRICE_COLUMNS
 
 MAX_REPORTED = 3  # invalid rows described in an error message
 

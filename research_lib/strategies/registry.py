@@ -6,8 +6,8 @@ Parameters (name, type, default, bounds) are read from the config class itself: 
 source with :mod:`ast` when possible, so ``research-lib strategy list`` never imports Nautilus
 (about 2.5 s), and from the imported class otherwise. Tests check both readings agree.
 
-:class:`Range` lives here rather than in ``strategies.base`` for the same reason: describing a
-bound must not need Nautilus. ``strategies.base`` re-exports it.
+:class:`~research_lib.model.params.Range` and :class:`~research_lib.model.params.Parameter` are
+plain data in the model layer, so describing a bound never needs Nautilus.
 """
 
 from __future__ import annotations
@@ -20,52 +20,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from research_lib.errors import ConfigError, UnknownStrategyError, did_you_mean
+from research_lib.errors import ConfigError, ConfigProblems, UnknownStrategyError, did_you_mean
+from research_lib.model.params import Parameter, Range
 
 # Fields every strategy config has that are not research parameters.
 WIRING_FIELDS = ("instrument_id", "bar_type")
 # Config bases whose fields belong to Nautilus, not to the research parameters.
 _NAUTILUS_BASES = ("StrategyConfig", "NautilusConfig", "ActorConfig")
-
-
-@dataclass(frozen=True)
-class Range:
-    """Allowed values of a numeric parameter: ``low <= x`` (``low < x`` when ``low_open``)
-    and ``x <= high`` (``x < high`` when ``high_open``). Used by validation and by UIs."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def problem(self, value: float) -> str | None:
-        """Why ``value`` is out of range, or None when it is fine."""
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            word = "greater than" if self.low_open else "at least"
-            return f"must be {word} {self.low:g}, was {value}"
-        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            word = "less than" if self.high_open else "at most"
-            return f"must be {word} {self.high:g}, was {value}"
-        return None
-
-    def describe(self) -> str:
-        """``>= 1``, ``> 0``, ``> 0, < 100``..., for tables and help."""
-        lo = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
-        hi = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
-        return ", ".join(part for part in (lo, hi) if part) or "any"
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One tunable parameter of a strategy config (``default`` None: required)."""
-
-    name: str
-    type: str
-    default: Any
-    bounds: str = "any"
-    low: float | None = None
-    high: float | None = None
-    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -403,8 +364,6 @@ def config_problems(
     """
     import msgspec
     from nautilus_trader.common.config import msgspec_decoding_hook, msgspec_encoding_hook
-
-    from research_lib.strategies.base import ConfigProblems
 
     config_cls = config_class(config_path)
     fields = {f.name: f for f in msgspec.structs.fields(config_cls)}

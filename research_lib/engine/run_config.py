@@ -37,7 +37,7 @@ from pydantic import (
 from research_lib.errors import ConfigError, ResearchError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.result import BacktestResult
+    from research_lib.model.run import BacktestResult
 
 DEFAULT_TRADE_SIZE = 100  # what the runner uses when a config gives none
 DEFAULT_DATA = "catalog"
@@ -140,7 +140,7 @@ class BacktestSection(BaseModel):
     @classmethod
     def _safe_symbol(cls, value: str | None) -> str | None:
         if value is not None:
-            from research_lib.instruments import validate_symbol
+            from research_lib.data.instruments import validate_symbol
 
             try:
                 validate_symbol(value)
@@ -180,7 +180,7 @@ class RunConfigFile(BaseModel):
     @classmethod
     def _import_path(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            from research_lib.registry import check_path_form
+            from research_lib.strategies.registry import check_path_form
 
             try:
                 check_path_form(value, info.field_name)
@@ -207,14 +207,14 @@ class RunConfig:
     source_file: str | None = None
 
     def run(self, **overrides: Any) -> BacktestResult:
-        """Run the backtest with :func:`research_lib.runner.run_backtest`.
+        """Run the backtest with :func:`research_lib.engine.runner.run_backtest`.
 
         ``overrides`` (None values are ignored) replace the ``backtest:`` settings (``symbol``,
         ``start``, ``end``, ``starting_balance``, ``data``); ``params={...}`` replaces config
         values; anything else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
         ``verbose``...) is passed to ``run_backtest`` as is.
         """
-        from research_lib.runner import run_backtest
+        from research_lib.engine.runner import run_backtest
 
         params = {**self.params, **(overrides.pop("params", None) or {})}
         settings = {
@@ -249,7 +249,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         raise RunConfigError(file, problems)
     strategy_path, config_path = paths
-    from research_lib.registry import find_by_path
+    from research_lib.strategies.registry import find_by_path
 
     info = find_by_path(strategy_path)
     return RunConfig(
@@ -336,7 +336,7 @@ def _strategy_paths(
     problems: list[Problem],
 ) -> tuple[str, str] | None:
     """(strategy_path, config_path) named by the file, importable; else add problems."""
-    from research_lib import registry
+    from research_lib.strategies import registry
 
     name, strategy_path, config_path = (
         data.get(key) if key not in bad_keys else None
@@ -391,7 +391,7 @@ def _config_problems(
     lines: dict[tuple[str, ...], int],
 ) -> list[Problem]:
     """Problems of the ``config:`` values, found by the strategy's config class itself."""
-    from research_lib.registry import config_problems
+    from research_lib.strategies.registry import config_problems
 
     symbol = backtest.get("symbol") if isinstance(backtest, dict) else None
     instrument_id = values.get("instrument_id")
@@ -443,7 +443,7 @@ def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 def template(name: str) -> str:
     """A commented YAML run config for the registered strategy ``name`` that validates and
     runs as written (on mock data); ``research-lib strategy create`` writes it."""
-    from research_lib.registry import get
+    from research_lib.strategies.registry import get
 
     info = get(name)
     params = info.parameters()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from research_lib.errors import NotebookError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
 __all__ = [
     "NotebookExecutionError",
@@ -66,7 +66,7 @@ def project_root(start: str | Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "pyproject.toml").is_file():
             return folder
-    package_checkout = Path(__file__).resolve().parent.parent
+    package_checkout = Path(__file__).resolve().parents[2]
     if (package_checkout / "pyproject.toml").is_file():
         return package_checkout
     return here  # pragma: no cover - research_lib installed outside any project
@@ -241,7 +241,7 @@ def _failed(
     exc: Any,
 ) -> NotebookExecutionError:
     """Record the failed execution (unless the notebook already did) and build the error."""
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     store = ResultsStore(store_path)
     run_ids = _recorded_runs(store_path, output, started_at)
@@ -278,7 +278,7 @@ def _failed(
 
 def _recorded_runs(store_path: Path, output: Path, since: datetime) -> list[str]:
     """Ids of the runs stored since ``since`` whose notebook path is ``output``, oldest first."""
-    from research_lib.results import ResultsStore
+    from research_lib.store.results import ResultsStore
 
     store = ResultsStore(store_path)
     recent = store.list(since=since.replace(microsecond=0), order_by="created_at", limit=None)
@@ -332,8 +332,8 @@ def ensure_demo_sweep(results: ResultsStore | str | Path | None = None) -> str:
     """The newest sweep in the store that varies two parameters (so it has a heatmap), after
     running a small one if there is none: SMA crossover, fast 5/10 x slow 20/40, on three days
     of mock bars (a few seconds)."""
-    from research_lib.results import ResultsStore
-    from research_lib.sweep import latest_sweep_id, sweep
+    from research_lib.store.results import ResultsStore
+    from research_lib.workflows.sweep import latest_sweep_id, sweep
 
     store = results if isinstance(results, ResultsStore) else ResultsStore(results_path(results))
     found = latest_sweep_id(store, min_params=2)

@@ -35,20 +35,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from research_lib.bars import (
-    BAR_COLUMNS,
-    bar_interval,
-    bars_fingerprint,
-    parse_bar_spec,
-    timestamps_ns,
-    to_nautilus_bars,
-)
-from research_lib.csv_import import (
+from research_lib.data.csv_import import (
     check_timezone,
     infer_bar_spec,
     infer_price_precision,
     read_bars_csv,
 )
+from research_lib.data.instruments import InstrumentSpec, validate_symbol
 from research_lib.errors import (
     CatalogError,
     DataRangeError,
@@ -57,9 +50,14 @@ from research_lib.errors import (
     UnknownSymbolError,
     did_you_mean,
 )
-from research_lib.instruments import InstrumentSpec, validate_symbol
+from research_lib.model.bars import (
+    BAR_COLUMNS,
+    bars_fingerprint,
+    parse_bar_spec,
+    timestamps_ns,
+)
 
-__all__ = ["Catalog", "ImportReport", "bar_interval", "to_nautilus_bars"]
+__all__ = ["Catalog", "ImportReport"]
 
 BAR_SCHEMA = pa.schema(
     [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_COLUMNS[1:]]
