@@ -18,7 +18,8 @@ import pytest
 
 import research_lib.store.results as results_module
 from research_lib.errors import ResultsError
-from research_lib.model.run import METRIC_STATISTICS, TRADE_COLUMNS, BacktestResult
+from research_lib.model.metrics import METRIC_STATISTICS
+from research_lib.model.run import TRADE_COLUMNS, BacktestResult
 from research_lib.store.results import (
     MAX_EQUITY_POINTS,
     SCHEMA_VERSION,

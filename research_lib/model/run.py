@@ -8,15 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-# Typed metric name -> the Nautilus PortfolioAnalyzer statistic it is read from.
-METRIC_STATISTICS = {
-    "sharpe": "Sharpe Ratio (252 days)",
-    "sortino": "Sortino Ratio (252 days)",
-    "max_drawdown": "Max Drawdown",
-    "win_rate": "Win Rate",
-    "profit_factor": "Profit Factor",
-    "cagr": "CAGR (252 days)",
-}
+from research_lib.model.metrics import METRIC_STATISTICS
+
 TRADE_COLUMNS = [
     "position_id",
     "side",

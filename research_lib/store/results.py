@@ -53,7 +53,8 @@ import pandas as pd
 import pyarrow as pa
 
 from research_lib.errors import ResultsError, did_you_mean
-from research_lib.model.run import METRIC_STATISTICS, TRADE_COLUMNS, clean_number
+from research_lib.model.metrics import COMPARE_METRICS, METRIC_STATISTICS
+from research_lib.model.run import TRADE_COLUMNS, clean_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from research_lib.model.run import BacktestResult
@@ -152,7 +153,6 @@ SORTABLE = (
     "duration_seconds", "start", "end", "strategy", "symbol", "status",
 )  # fmt: skip
 SORT_ALIASES = {"return": "total_return", "trades": "trade_count", "created": "created_at"}
-COMPARE_METRICS = ("initial_capital", "final_capital", "total_return", "trade_count", *METRICS)
 
 
 class NotSavedWarning(UserWarning):
