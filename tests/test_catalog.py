@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from factories import BAD, GOOD, utc
 
 from research_lib.data import catalog as catalog_module
 from research_lib.data.catalog import Catalog, ImportReport
@@ -25,7 +26,6 @@ from research_lib.errors import (
     UnknownSymbolError,
 )
 from research_lib.model.bars import bar_interval
-from tests.conftest import BAD, GOOD, utc
 
 
 def snapshot(root: Path) -> dict[str, str]:

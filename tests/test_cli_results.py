@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from factories import make_bars
 from test_results import make_result
 
 import research_lib.cli.results  # noqa: F401  (registers the commands)
-from conftest import make_bars
 from research_lib.cli import cli
 from research_lib.store.results import ResultsStore
 

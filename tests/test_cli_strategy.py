@@ -46,9 +46,7 @@ def test_list_does_not_import_nautilus():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert "NAUTILUS []" in out
-    elapsed = float(out.split("ELAPSED ")[1].split()[0])
-    assert elapsed < 1.0  # about 0.2 s; Nautilus alone takes about 2.5 s
+    assert "NAUTILUS []" in out  # Nautilus alone takes about 1-2.5 s to import
 
 
 def test_create_writes_a_template_and_refuses_to_overwrite(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from factories import BAD, GOOD, utc
 
 from research_lib.data.csv_import import (
     check_timezone,
@@ -17,7 +18,6 @@ from research_lib.data.csv_import import (
 from research_lib.data.synthetic import generate_bars, mock_bars, write_csv
 from research_lib.errors import CatalogError, ImportValidationError
 from research_lib.model.bars import bar_interval, parse_bar_spec
-from tests.conftest import BAD, GOOD, utc
 
 
 def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:

@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+from factories import make_bars
 
-from conftest import make_bars
 from research_lib.engine.runner import run_backtest
 from research_lib.errors import ConfigError, ResearchError
 from research_lib.model.bars import bar_interval

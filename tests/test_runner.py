@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from factories import make_bars
 
 from research_lib.engine.runner import load_market_data, run_backtest
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from tests.conftest import make_bars
 
 # SMA(2, 3) on these closes: short at bar 6 (close 10), reverse to long at bar 9 (close 11),
 # long closed at the end of the run (close 12). See the walk-through in test_exact_fills.
