@@ -30,10 +30,11 @@ def bench_startup(repeats: int = 5) -> dict[str, Any]:
 
 def fill_results(path: Path, runs: int) -> Path:
     """A results store at ``path`` holding ``runs`` synthetic completed/failed runs."""
-    from research_lib.store.results import ResultsStore
+    from research_lib.model.run import RunRecord
+    from research_lib.store import ResultsStore
 
     store = ResultsStore(path)
-    seed = store.save_failure({"strategy": "sma_crossover"}, "schema seed")
+    seed = store.save_failure(RunRecord.failed("schema seed", strategy="sma_crossover"))
     store.delete([seed])
     with duckdb.connect(str(path)) as con:
         con.execute(_FILL_SQL, [runs])
@@ -79,7 +80,7 @@ JOIN (VALUES (0, 'sma_crossover'), (1, 'mean_reversion'), (2, 'momentum')) AS s(
 
 def bench_list(runs: int, workdir: Path, repeats: int = 5) -> dict[str, Any]:
     """``ResultsStore(path).list(limit=20)`` and ``research-lib backtest list-results``."""
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     path = workdir / f"results_{runs}.duckdb"
     if not path.exists():

@@ -31,9 +31,9 @@ def measure_run(path: str, strategy: str, n_bars: int, seed: int = SEED) -> dict
     Meant to run in a fresh process (:func:`run_case`): the peak memory is the process's.
     """
     import benchmarks.raw_engine as raw
-    import research_lib.engine.runner as runner
     import research_lib.model.bars  # noqa: F401  (both paths load the same modules)
     from research_lib.data.synthetic import mock_bars
+    from research_lib.workflows.record import run_backtest
 
     params = CASES[strategy]
     bars = mock_bars(n_bars, seed)
@@ -41,7 +41,7 @@ def measure_run(path: str, strategy: str, n_bars: int, seed: int = SEED) -> dict
     before_mb = max_rss_mb()
     with timed() as sample:
         if path == "ours":
-            result = runner.run_backtest(
+            result = run_backtest(
                 strategy, {**params, "trade_size": TRADE_SIZE}, data=bars, save=False
             )
             trades, pnl = len(result.trades), result.final_capital - result.initial_capital

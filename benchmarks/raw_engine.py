@@ -1,4 +1,4 @@
-"""The same backtest as ``research_lib.engine.runner.run_backtest``, written straight on Nautilus.
+"""The same backtest as ``research_lib.workflows.record.run_backtest``, straight on Nautilus.
 
 This is the reference the benchmark compares our path with: it builds a ``BacktestEngine``
 with the runner's settings (HEDGING OMS, MARGIN account of 100,000 USD, leverage 1, the

@@ -21,6 +21,7 @@ MAX_QUERY_RATIO = 2.0
 MIN_SWEEP_SPEEDUP = 1.7
 MAX_STARTUP_SECONDS = 0.5
 MAX_LIST_SECONDS = 0.2
+MAX_READBACK_SECONDS = 0.2
 MAX_KB_PER_BAR = 1.5
 MEMORY_JUDGED_FROM = 1_000_000  # bars; below, the process's fixed baseline dominates per bar
 
@@ -169,6 +170,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lib["cpu_seconds"],
             )
         )
+    if results.get("readback"):
+        r = results["readback"]
+        out.append(
+            _target(
+                f"read back a {r['runs']:,}-run sweep (SweepResult.load)",
+                r["library"]["seconds"],
+                MAX_READBACK_SECONDS,
+                True,
+                "s",
+                r["library"]["cpu_seconds"],
+            )
+        )
     return out
 
 
@@ -294,9 +307,15 @@ def _other_table(results: dict[str, Any], console: Console) -> None:
                      "", None, None, ""))  # fmt: skip
         rows.append((f"6. list {r['runs']:,} runs", "research-lib backtest list-results",
                      r["cli"], "", None, None, ""))  # fmt: skip
+    if results.get("readback"):
+        r = results["readback"]
+        rows.append((f"7. read back a {r['runs']:,}-run sweep",
+                     f"SweepResult.load ({r['trades_per_run']} trades, "
+                     f"{r['equity_points_per_run']:,} equity points a run)", r["library"], "",
+                     None, None, ""))  # fmt: skip
     if not rows:
         return
-    table = Table(title="2-6. Data, sweep and CLI", box=box.SIMPLE_HEAD)
+    table = Table(title="2-7. Data, sweep and CLI", box=box.SIMPLE_HEAD)
     for name in ("benchmark", "what", "ours wall s", "cpu s", "reference", "ref wall s",
                  "ref cpu s", "ratio"):  # fmt: skip
         table.add_column(

@@ -11,7 +11,7 @@ from benchmarks import cli, data, engine, sweeps
 from benchmarks.machine import load_average, machine_info
 from benchmarks.report import targets
 
-BENCHMARKS = ("engine", "import", "query", "sweep", "startup", "list")
+BENCHMARKS = ("engine", "import", "query", "sweep", "startup", "list", "readback")
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Settings:
     startup_repeats: int = 5
     list_runs: int = 100_000
     list_repeats: int = 5
+    readback_runs: int = 200  # runs of the sweep read back
+    readback_repeats: int = 5
 
     @classmethod
     def quick(cls) -> Settings:
@@ -45,6 +47,7 @@ class Settings:
             startup_repeats=3,
             list_runs=10_000,
             list_repeats=3,
+            readback_repeats=3,
         )
 
 
@@ -72,6 +75,9 @@ def run_suite(
         ),
         "startup": lambda: cli.bench_startup(settings.startup_repeats),
         "list": lambda: cli.bench_list(settings.list_runs, workdir, settings.list_repeats),
+        "readback": lambda: sweeps.bench_readback(
+            workdir, settings.readback_runs, settings.readback_repeats
+        ),
     }
     for name in BENCHMARKS:
         if name not in only:
@@ -90,7 +96,7 @@ def correctness_ok(results: dict[str, Any]) -> bool:
     bench = results.get("engine", {})
     checks = [c["same_trades"] and c["same_pnl"] for c in bench.get("comparisons", [])]
     checks += [r["same_results"] for r in bench.get("runs", [])]
-    for name in ("import", "query"):
+    for name in ("import", "query", "readback"):
         if name in results:
             checks.append(results[name]["same_rows"])
     if "sweep" in results:

@@ -1,10 +1,14 @@
-"""Benchmark 4: one SMA sweep on 1 worker and on 2, each started from a fresh process.
+"""Benchmark 4: one SMA sweep on 1 worker and on 2, each started from a fresh process; and
+benchmark 7: reading a 200-run sweep back from the results store.
 
 Each sweep runs the way a user starts one (``research_lib.workflows.sweep.sweep`` from a new
-Python),
-so both pay their imports: the 1-worker sweep once, the 2-worker sweep in its spawned worker
-too. By default every point runs on a year of 1-minute bars, the lower end of what the
+Python), so both pay their imports: the 1-worker sweep once, the 2-worker sweep in its spawned
+worker too. By default every point runs on a year of 1-minute bars, the lower end of what the
 researchers sweep over (100k-1M bars); ``--sweep-end`` picks a shorter period.
+
+The read-back store is filled in SQL (``INSERT ... SELECT`` over ``range()``) after
+``ResultsStore`` has created the schema: ``runs`` rows of one sweep varying two parameters,
+each with its trades and a full stored equity curve, as a real sweep leaves them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.timing import in_fresh_process, timed
+import duckdb
+
+from benchmarks.timing import in_fresh_process, repeat, timed
 
 GRID = {"fast_period": [5, 10, 15, 20], "slow_period": [30, 40, 50, 60]}
 QUICK_GRID = {"fast_period": [5, 10], "slow_period": [30, 40]}
@@ -59,9 +65,9 @@ def run_sweep(
 
 
 def _bar_count(results: str, run_id: str) -> int:
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
-    return int(ResultsStore(results).get(run_id).run["bar_count"])
+    return int(ResultsStore(results).get(run_id).bar_count)
 
 
 def bench_sweep(
@@ -99,4 +105,93 @@ def bench_sweep(
         "cpu_estimate_speedup": cpu_speedup,
         "same_trades": all(r["trades"] == runs[0]["trades"] for r in runs),
         "all_completed": all(r["completed"] == points for r in runs),
+    }
+
+
+READBACK_SWEEP = "readback-sweep"
+READBACK_TRADES = 100  # trades per run
+READBACK_EQUITY = 5_000  # stored equity points per run (the store's maximum)
+
+
+def fill_sweep(path: Path, runs: int) -> Path:
+    """A results store at ``path`` holding one completed sweep of ``runs`` runs, varying
+    ``fast_period`` (5 values) and ``slow_period``, with trades and equity curves."""
+    from research_lib.model.run import RunRecord
+    from research_lib.store import ResultsStore
+
+    store = ResultsStore(path)
+    seed = store.save_failure(RunRecord.failed("schema seed", strategy="sma_crossover"))
+    store.delete([seed])
+    with duckdb.connect(str(path)) as con:
+        con.execute(_FILL_RUNS, [READBACK_SWEEP, runs])
+        con.execute(_FILL_TRADES, [READBACK_TRADES])
+        con.execute(_FILL_EQUITY, [READBACK_EQUITY])
+    return path
+
+
+_FILL_RUNS = """
+INSERT INTO runs (
+    id, created_at, status, source, sweep_id, tags, strategy, strategy_path, config_path,
+    config, config_hash, symbol, instrument_id, bar_type, bar_spec, start, "end", bar_count,
+    currency, initial_capital, final_capital, total_return, trade_count, sharpe, sortino,
+    max_drawdown, win_rate, profit_factor, cagr, stats, duration_seconds, data_source,
+    data_fingerprint, settings, versions, warnings, equity_length
+)
+SELECT
+    'run-' || lpad(i::VARCHAR, 6, '0'),
+    TIMESTAMPTZ '2024-06-01 00:00:00+00' + to_seconds(i),
+    'completed', 'sweep', ?, []::VARCHAR[], 'sma_crossover',
+    'research_lib.strategies.sma_crossover:SMACrossover',
+    'research_lib.strategies.sma_crossover:SMAConfig',
+    ('{"bar_type":"AAPL.NASDAQ-1-MINUTE-LAST-EXTERNAL","fast_period":' || (5 + i % 5)::VARCHAR
+        || ',"instrument_id":"AAPL.NASDAQ","slow_period":' || (30 + i // 5)::VARCHAR
+        || ',"trade_size":100}')::JSON,
+    md5(i::VARCHAR), 'AAPL', 'AAPL.NASDAQ', 'AAPL.NASDAQ-1-MINUTE-LAST-EXTERNAL',
+    '1-MINUTE-LAST', TIMESTAMPTZ '2024-01-02 14:30:00+00', TIMESTAMPTZ '2024-12-31 20:59:00+00',
+    98670, 'USD', 100000.0, 100000.0 + i, i / 1e5, 100, (i % 40) / 10.0, (i % 41) / 10.0,
+    -(i % 30) / 1000.0, 0.5, 1.1, 0.01, '{}'::JSON, 2.5, 'mock', md5('bars'),
+    '{"data":"mock","seed":42}'::JSON, '{"nautilus_trader":"1.231.0"}'::JSON, '[]'::JSON, 98670
+FROM range(?) AS r(i)
+"""
+_FILL_TRADES = """
+INSERT INTO trades
+SELECT r.id, t.k::INTEGER, 'P-' || t.k::VARCHAR, CASE WHEN t.k % 2 = 0 THEN 'LONG' ELSE 'SHORT' END,
+    100.0, TIMESTAMPTZ '2024-01-02 14:30:00+00' + to_minutes(t.k * 60),
+    TIMESTAMPTZ '2024-01-02 14:30:00+00' + to_minutes(t.k * 60 + 30),
+    100.0 + t.k % 7, 100.5 + t.k % 5, (t.k % 11 - 5) * 10.0
+FROM runs AS r, range(?) AS t(k)
+"""
+_FILL_EQUITY = """
+INSERT INTO equity_curves
+SELECT r.id, TIMESTAMPTZ '2024-01-02 14:31:00+00' + to_minutes(e.k * 20), 100000.0 + e.k % 97
+FROM runs AS r, range(?) AS e(k)
+"""
+
+
+def bench_readback(workdir: Path, runs: int = 200, repeats: int = 5) -> dict[str, Any]:
+    """``SweepResult.load`` of one ``runs``-run sweep, from a fresh ``ResultsStore`` each time
+    (as a notebook opening the store does)."""
+    from research_lib.store import ResultsStore
+    from research_lib.workflows.sweep import SweepResult
+
+    path = workdir / f"sweep_readback_{runs}.duckdb"
+    if not path.exists():
+        fill_sweep(path, runs)
+    loaded = {}
+
+    def library() -> None:
+        loaded["sweep"] = SweepResult.load(ResultsStore(path), READBACK_SWEEP)
+
+    library()  # warm the OS file cache
+    timing = repeat(library, repeats)
+    sweep = loaded["sweep"]
+    return {
+        "runs": runs,
+        "rows_read": len(sweep.runs),
+        "params": list(sweep.grid),
+        "trades_per_run": READBACK_TRADES,
+        "equity_points_per_run": READBACK_EQUITY,
+        "store_mb": path.stat().st_size / 2**20,
+        "library": timing.to_json(),
+        "same_rows": len(sweep.runs) == runs,
     }

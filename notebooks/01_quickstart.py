@@ -27,7 +27,7 @@
 import pandas as pd
 
 from research_lib import Catalog, plots, run_backtest
-from research_lib.workflows.notebooks import catalog_root, project_root, results_path
+from research_lib.settings import catalog_root, project_root, results_path
 
 # %% [markdown]
 # ## Data

@@ -21,8 +21,8 @@
 # equity and drawdown, and the metrics.
 
 # %%
+from research_lib.settings import catalog_root, results_path
 from research_lib.ui.widgets import BacktestPanel
-from research_lib.workflows.notebooks import catalog_root, results_path
 
 # %%
 panel = BacktestPanel(catalog=catalog_root(), results=results_path())

@@ -46,7 +46,8 @@ sweep_id = None
 # %%
 import pandas as pd
 
-from research_lib.workflows.notebooks import catalog_root, results_path
+from research_lib.settings import catalog_root, results_path
+from research_lib.workflows.record import run_from_config
 from research_lib.workflows.sweep import as_run_config
 
 # %%
@@ -54,7 +55,8 @@ run_config = as_run_config(config or strategy)
 print(f"{run_config.strategy_name}: {run_config.strategy_path}")
 
 # %%
-result = run_config.run(
+result = run_from_config(
+    run_config,
     params=params,
     symbol=symbol,
     start=start,

@@ -22,8 +22,8 @@
 
 # %%
 from research_lib import ResultsStore, plots
-from research_lib.workflows.notebooks import ensure_demo_sweep, results_path
-from research_lib.workflows.sweep import SweepResult
+from research_lib.settings import results_path
+from research_lib.workflows.sweep import SweepResult, ensure_demo_sweep
 
 store = ResultsStore(results_path())
 sweep_id = ensure_demo_sweep(store)

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # name -> (module, attribute); attribute None: the module itself.
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Catalog": ("research_lib.data.catalog", "Catalog"),
-    "run_backtest": ("research_lib.engine.runner", "run_backtest"),
+    "run_backtest": ("research_lib.workflows.record", "run_backtest"),
     "BacktestResult": ("research_lib.model.run", "BacktestResult"),
     "RunRecord": ("research_lib.model.run", "RunRecord"),
     "ResultsStore": ("research_lib.store", "ResultsStore"),

@@ -1,4 +1,5 @@
-"""Builders of test data shared by the test modules: hand-built bars and fixture file paths.
+"""Builders of test data shared by the test modules: hand-built bars, run results and records,
+and fixture file paths.
 
 Test modules import these as ``from factories import ...`` (pytest puts ``tests/`` on the path);
 no test module imports another test module or ``conftest``.
@@ -6,14 +7,22 @@ no test module imports another test module or ``conftest``.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from research_lib.model.metrics import METRIC_STATISTICS
+from research_lib.model.run import BacktestResult, RunRecord
+
 DATA = Path(__file__).parent / "data"
 BAD = DATA / "bad"
 GOOD = DATA / "good"
+STORES = DATA / "stores"
+V1_STORE = STORES / "results-v1.duckdb"  # made by schema version 1; copy it, never open it
+RESULT_START = pd.Timestamp("2024-01-02 14:30", tz="UTC")
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -37,3 +46,86 @@ def make_bars(closes: list[float], start: str = "2024-01-02 14:30", freq: str = 
             "volume": np.full(len(closes), 1000.0),
         }
     )
+
+
+def make_result(
+    run_id: str | None = None,
+    *,
+    strategy: str = "sma_crossover",
+    symbol: str = "AAPL",
+    sharpe: float | None = 1.5,
+    final_capital: float = 101_000.0,
+    config: dict | None = None,
+    tags: list[str] | None = None,
+    sweep_id: str | None = None,
+    bars: int = 10,
+    equity: pd.Series | None = None,
+    trades: pd.DataFrame | None = None,
+    settings: dict[str, Any] | None = None,
+) -> BacktestResult:
+    """A small completed result with known trades, equity and statistics (no engine)."""
+    first = RESULT_START + pd.Timedelta("1min")
+    index = pd.date_range(first, periods=bars, freq="1min", name="timestamp").as_unit("ns")
+    if equity is None:
+        equity = pd.Series(np.linspace(100_000.0, final_capital, bars), index=index, name="equity")
+    if trades is None:
+        trades = pd.DataFrame(
+            {
+                "position_id": ["P-1", "P-2", "P-3"],
+                "side": ["LONG", "SHORT", "LONG"],
+                "quantity": [100.0, 100.0, 50.0],
+                "entry_time": pd.to_datetime(
+                    ["2024-01-02 14:31", "2024-01-02 14:33", "2024-01-02 14:36"], utc=True
+                ),
+                "exit_time": pd.to_datetime(
+                    ["2024-01-02 14:32", "2024-01-02 14:35", "2024-01-02 14:39"], utc=True
+                ),
+                "entry_price": [100.0, 101.5, 99.25],
+                "exit_price": [101.0, 102.0, 100.75],
+                "realized_pnl": [100.0, -50.0, 75.0],
+            }
+        )
+    stats = {stat: 0.1 * i for i, stat in enumerate(METRIC_STATISTICS.values(), start=1)}
+    stats[METRIC_STATISTICS["sharpe"]] = sharpe
+    stats["Long Ratio"] = 0.5
+    record = RunRecord(
+        id=run_id or str(uuid.uuid4()),
+        strategy=strategy,
+        strategy_path=f"research_lib.strategies.{strategy}:Strategy",
+        config_path=f"research_lib.strategies.{strategy}:Config",
+        config=config
+        if config is not None
+        else {"fast_period": 10, "slow_period": 20, "instrument_id": f"{symbol}.NASDAQ"},
+        symbol=symbol,
+        instrument_id=f"{symbol}.NASDAQ",
+        bar_type=f"{symbol}.NASDAQ-1-MINUTE-LAST-EXTERNAL",
+        bar_spec="1-MINUTE-LAST",
+        data_source="mock",
+        data_fingerprint="f" * 64,
+        start=RESULT_START,
+        end=RESULT_START + pd.Timedelta(minutes=bars - 1),
+        bar_count=bars,
+        currency="USD",
+        initial_capital=100_000.0,
+        final_capital=final_capital,
+        stats=stats,
+        duration_seconds=0.25,
+        settings=settings
+        if settings is not None
+        else {"data": "mock", "symbol": symbol, "start": "2024-01-02", "seed": 7},
+        versions={"research-lib": "0.1.0", "nautilus_trader": "1.231.0"},
+        warnings=("2 orders were refused",),
+        source="python",
+        tags=tuple(tags or ()),
+        sweep_id=sweep_id,
+    )
+    return BacktestResult(
+        record=record, equity=equity, trades=trades, fills=pd.DataFrame(), positions=pd.DataFrame()
+    )
+
+
+def make_failure(
+    error: str = "ValueError: boom", traceback: str | None = None, **known: Any
+) -> RunRecord:
+    """A failed run's record (``known``: what :meth:`RunRecord.failed` takes)."""
+    return RunRecord.failed(error, traceback, **known)

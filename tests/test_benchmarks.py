@@ -16,7 +16,7 @@ from benchmarks.raw_engine import run_raw
 from benchmarks.report import print_report, targets
 from benchmarks.suite import correctness_ok
 from research_lib.data.synthetic import mock_bars
-from research_lib.engine.runner import run_backtest
+from research_lib.workflows.record import run_backtest
 
 TIMING_KEYS = {"seconds", "cpu_seconds", "samples"}
 
@@ -39,6 +39,7 @@ def results(workdir):
         "sweep": sweeps.bench_sweep(workdir, sweeps.QUICK_GRID, end="2024-01-03"),
         "startup": cli.bench_startup(repeats=1),
         "list": cli.bench_list(1_000, workdir, repeats=1),
+        "readback": sweeps.bench_readback(workdir, runs=200, repeats=1),
     }
 
 
@@ -113,11 +114,21 @@ def test_cli_benchmarks(results):
     assert set(listed["library"]) >= TIMING_KEYS and set(listed["cli"]) >= TIMING_KEYS
 
 
+def test_sweep_read_back(results):
+    readback = results["readback"]
+    assert readback["runs"] == readback["rows_read"] == 200 and readback["same_rows"]
+    assert readback["params"] == ["fast_period", "slow_period"]
+    assert readback["trades_per_run"] > 0 and readback["equity_points_per_run"] > 0
+    assert set(readback["library"]) >= TIMING_KEYS and len(readback["library"]["samples"]) == 1
+
+
 def test_targets_table_and_json(results):
     found = targets(results)
     names = [t["target"] for t in found]
     assert any("linear" in n for n in names) and any("ours / raw" in n for n in names)
     assert any(n.startswith("SMA(10,20)") for n in names)
+    [readback] = [t for t in found if t["target"].startswith("read back a 200-run sweep")]
+    assert readback["limit"] == 0.2 and readback["op"] == "<=" and readback["unit"] == "s"
     assert {t["status"] for t in found} <= {"PASS", "MISS", None}
     memory = [t for t in found if t["target"].startswith("peak memory")]
     assert memory and all(t["status"] is None for t in memory)  # tiny sizes are not judged
@@ -127,6 +138,7 @@ def test_targets_table_and_json(results):
     text = console.export_text()
     for title in ("Backtest: ours vs raw", "Scaling", "Data, sweep and CLI", "Targets"):
         assert title in text
+    assert "7. read back a 200-run sweep" in text
     assert json.loads(json.dumps(results, default=str))["engine"]["runs"][0]["bars"] == 1_000
 
 

@@ -14,6 +14,7 @@ import pytest
 from factories import BAD, GOOD, utc
 
 from research_lib.data import catalog as catalog_module
+from research_lib.data import partitions
 from research_lib.data.catalog import Catalog, ImportReport
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.data.synthetic import generate_bars, write_csv
@@ -230,7 +231,7 @@ def failing_replace(monkeypatch, fail_on_call: int, error: type[BaseException] =
             raise error("simulated crash during commit")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(catalog_module.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     return calls
 
 
@@ -268,13 +269,13 @@ def test_interrupted_overwrite_restores_the_replaced_partition(catalog, tmp_path
 def test_failed_parquet_write_cleans_its_temp_files(catalog, tmp_path, monkeypatch):
     write_csv(generate_bars("2024-01-02", "2024-01-03", seed=3), tmp_path / "msft.csv")
     before = snapshot(catalog.root)
-    real_write = catalog_module._write_parquet
+    real_write = partitions.write_parquet
 
     def write_half_then_fail(table, path):
         real_write(table.slice(0, 10), path)
         raise OSError("disk full")
 
-    monkeypatch.setattr(catalog_module, "_write_parquet", write_half_then_fail)
+    monkeypatch.setattr(partitions, "write_parquet", write_half_then_fail)
     with pytest.raises(OSError, match="disk full"):
         catalog.import_csv(tmp_path / "msft.csv", "MSFT")
     assert snapshot(catalog.root) == before
@@ -438,7 +439,9 @@ def test_empty_catalog_has_empty_views(tmp_path):
 
 def test_default_root_reads_the_environment(monkeypatch):
     monkeypatch.delenv("RESEARCH_LIB_CATALOG", raising=False)
-    assert Catalog.default_root() == Path("parquet_catalog")
+    root = Path(__file__).resolve().parent.parent  # the project holding pyproject.toml
+    assert Catalog.default_root() == root / "parquet_catalog"
+    assert Catalog().root == root / "parquet_catalog"
     monkeypatch.setenv("RESEARCH_LIB_CATALOG", "/data/cat")
     assert Catalog.default_root() == Path("/data/cat")
     assert repr(Catalog("/data/cat")) == "Catalog('/data/cat')"

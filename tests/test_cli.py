@@ -127,7 +127,7 @@ def test_show_unknown_symbol_suggests(imported):
 
 
 def test_backtest_run_on_the_catalog_is_saved(imported, tmp_path):
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     result = imported(
         "backtest", "run", "--strategy", "sma", "--symbol", "AAPL",
@@ -168,7 +168,7 @@ def test_backtest_run_errors(imported, args, message):
 
 
 def test_failed_cli_run_is_recorded(imported, tmp_path):
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     imported("backtest", "run", "--symbol", "AAPL", "--start", "2024-03-01", "--end", "2024-03-02")
     runs = ResultsStore(tmp_path / "r.duckdb").list(status="failed")
@@ -184,7 +184,7 @@ def test_verbose_shows_the_traceback(tmp_path):
 
 
 def test_run_simple(invoke, tmp_path):
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     result = invoke("run-simple")
     assert result.exit_code == 0, result.output

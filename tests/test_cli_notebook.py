@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import research_lib.cli.notebook  # noqa: F401  (registers the commands)
 from research_lib.cli import cli
-from research_lib.store.results import ResultsStore
+from research_lib.store import ResultsStore
 from research_lib.workflows import notebooks
 from research_lib.workflows.notebooks import NotebookExecutionError, NotebookRun
 

@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from factories import make_bars
-from test_results import make_result
+from factories import make_bars, make_failure, make_result
 
-import research_lib.cli.results  # noqa: F401  (registers the commands)
 from research_lib.cli import cli
-from research_lib.store.results import ResultsStore
+from research_lib.store import ResultsStore
 
 ENV = {"COLUMNS": "200"}  # wide rich tables, so values are not elided
 
@@ -34,9 +32,12 @@ def stored(tmp_path: Path) -> tuple[Path, dict[str, str]]:
             make_result(sharpe=0.5, config={"fast_period": 5, "slow_period": 20}, symbol="MSFT")
         ),
         "failed": store.save_failure(
-            {"strategy": "sma_crossover", "params": {"fast_period": 30}},
-            "ConfigError: fast_period must be less than slow_period (20), was 30",
-            "Traceback (most recent call last):\n  ...",
+            make_failure(
+                "ConfigError: fast_period must be less than slow_period (20), was 30",
+                "Traceback (most recent call last):\n  ...",
+                strategy="sma_crossover",
+                config={"fast_period": 30},
+            )
         ),
     }
     return path, ids
@@ -114,7 +115,7 @@ def test_show_failed_run(stored) -> None:
 
 def test_show_run_without_trades(tmp_path: Path) -> None:
     run = make_result()
-    run.trades = run.trades.iloc[0:0]
+    run = run.replace(trades=run.trades.iloc[0:0])
     ResultsStore(tmp_path / "r.duckdb").save(run)
     result = invoke(tmp_path / "r.duckdb", "show", run.run_id)
     assert result.exit_code == 0 and "no trades" in result.output
@@ -205,7 +206,7 @@ def test_export_errors(stored, tmp_path: Path) -> None:
 
 
 def test_rerun_of_mock_run_is_identical(tmp_path: Path) -> None:
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     path = tmp_path / "r.duckdb"
     store = ResultsStore(path)
@@ -237,7 +238,7 @@ def _write_csv(path: Path, closes: list[float]) -> Path:
 
 def test_rerun_when_the_data_changed(tmp_path: Path) -> None:
     from research_lib.data.catalog import Catalog
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     catalog = Catalog(tmp_path / "cat")
     closes = [100 + 3 * math.sin(i / 7) for i in range(120)]
@@ -264,7 +265,7 @@ def test_rerun_when_the_data_changed(tmp_path: Path) -> None:
 
 
 def test_rerun_reports_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     path = tmp_path / "r.duckdb"
     original = run_backtest(
@@ -293,8 +294,7 @@ def test_rerun_reports_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_rerun_errors(tmp_path: Path) -> None:
     path = tmp_path / "r.duckdb"
     store = ResultsStore(path)
-    in_memory = make_result()
-    in_memory.settings = {"data": "dataframe"}
+    in_memory = make_result(settings={"data": "dataframe"})
     store.save(in_memory)
     result = invoke(path, "rerun", in_memory.run_id)
     assert result.exit_code == 1 and "only mock and catalog runs can be rerun" in result.output
@@ -305,14 +305,14 @@ def test_rerun_errors(tmp_path: Path) -> None:
 def test_rerun_of_a_failed_run_has_nothing_to_compare(tmp_path: Path) -> None:
     path = tmp_path / "r.duckdb"
     failed = ResultsStore(path).save_failure(
-        {
-            "strategy": "sma_crossover",
-            "strategy_path": "research_lib.strategies.sma_crossover:SMACrossover",
-            "config_path": "research_lib.strategies.sma_crossover:SMAConfig",
-            "params": {"fast_period": 5, "slow_period": 12},
-            "settings": {"data": "mock", "start": "2024-01-02", "end": "2024-01-02", "seed": 1},
-        },
-        "RuntimeError: flaky",
+        make_failure(
+            "RuntimeError: flaky",
+            strategy="sma_crossover",
+            strategy_path="research_lib.strategies.sma_crossover:SMACrossover",
+            config_path="research_lib.strategies.sma_crossover:SMAConfig",
+            config={"fast_period": 5, "slow_period": 12},
+            settings={"data": "mock", "start": "2024-01-02", "end": "2024-01-02", "seed": 1},
+        )
     )
     result = invoke(path, "rerun", failed)
     assert result.exit_code == 0, result.output
@@ -321,8 +321,8 @@ def test_rerun_of_a_failed_run_has_nothing_to_compare(tmp_path: Path) -> None:
 
 
 def test_a_failing_run_is_recorded_by_the_runner(tmp_path: Path) -> None:
-    from research_lib.engine.runner import run_backtest
     from research_lib.errors import ConfigError
+    from research_lib.workflows.record import run_backtest
 
     path = tmp_path / "r.duckdb"
     with pytest.raises(ConfigError):

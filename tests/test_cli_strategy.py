@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import research_lib.cli.strategy  # noqa: F401  (registers the commands until cli imports it)
 from research_lib.cli import cli
 
 EXAMPLES = Path(__file__).parents[1] / "configs" / "examples"
@@ -139,7 +138,7 @@ def test_round_trip_create_validate_run_config(tmp_path, name):
         assert label in ran.output
     assert "Sharpe" in ran.output
 
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     runs = ResultsStore(results).list()
     assert list(runs["strategy"]) == [name]

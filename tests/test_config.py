@@ -17,6 +17,7 @@ from research_lib.engine.run_config import (
 )
 from research_lib.errors import ConfigError
 from research_lib.strategies import registry
+from research_lib.workflows.record import run_from_config
 
 EXAMPLES = Path(__file__).parents[1] / "configs" / "examples"
 USER_STRATEGIES = Path(__file__).parent / "user_strategies"
@@ -336,7 +337,9 @@ def test_template_of_an_unknown_strategy():
 
 def test_run_applies_overrides(tmp_path):
     config = load_run_config(write(tmp_path, SEED + "backtest:\n  symbol: AAPL\n"))
-    result = config.run(data="mock", end="2024-01-02", params={"fast_period": 5}, save=False)
+    result = run_from_config(
+        config, data="mock", end="2024-01-02", params={"fast_period": 5}, save=False
+    )
     assert result.strategy == "sma_crossover"
     assert result.config["fast_period"] == 5
     assert result.data_source == "mock"
@@ -354,7 +357,7 @@ def test_a_user_strategy_runs_like_a_built_in_one(tmp_path, monkeypatch):
     )
     config = load_run_config(path)
     assert config.strategy_name == "breakout:Breakout"
-    result = config.run(save=False)
+    result = run_from_config(config, save=False)
     assert result.strategy == "breakout:Breakout"
     assert len(result.trades) > 0
     assert set(result.trades["quantity"]) == {50.0}

@@ -9,8 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import research_lib.engine.runner as runner
 from research_lib.data.synthetic import mock_bars
+from research_lib.engine.runner import EngineOptions
+from research_lib.model.run import BacktestResult
+from research_lib.workflows.record import run_backtest
 
 BARS = mock_bars(3_000, seed=3)
 STRATEGIES = {
@@ -20,24 +22,24 @@ STRATEGIES = {
 }
 
 
-def run(strategy: str, oms: str, buffered: bool, monkeypatch) -> runner.BacktestResult:
+def run(strategy: str, oms: str, buffered: bool) -> BacktestResult:
     """Stock: NETTING, stock analyzer, all bars at once. Ours: HEDGING, buffered, in chunks."""
-    monkeypatch.setattr(runner, "OMS_TYPE", oms)
-    monkeypatch.setattr(runner, "BUFFER_ANALYZER", buffered)
-    monkeypatch.setattr(runner, "CHUNK_BARS", 700 if buffered else 1_000_000)
+    options = EngineOptions(
+        oms_type=oms, buffer_analyzer=buffered, chunk_bars=700 if buffered else 1_000_000
+    )
     params = {**STRATEGIES[strategy], "trade_size": 100}
-    return runner.run_backtest(strategy, params, data=BARS, save=False)
+    return run_backtest(strategy, params, data=BARS, save=False, options=options)
 
 
-def comparable_fills(result: runner.BacktestResult) -> pd.DataFrame:
+def comparable_fills(result: BacktestResult) -> pd.DataFrame:
     fills = result.fills[["side", "quantity", "price", "ts"]]
     return fills.sort_values(["ts", "side"], kind="stable").reset_index(drop=True)
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
-def test_our_engine_path_matches_the_stock_path(strategy, monkeypatch):
-    stock = run(strategy, "NETTING", False, monkeypatch)
-    ours = run(strategy, "HEDGING", True, monkeypatch)
+def test_our_engine_path_matches_the_stock_path(strategy):
+    stock = run(strategy, "NETTING", False)
+    ours = run(strategy, "HEDGING", True)
     assert stock.trade_count > 5
     pd.testing.assert_frame_equal(comparable_fills(stock), comparable_fills(ours))
     pd.testing.assert_frame_equal(
@@ -46,11 +48,12 @@ def test_our_engine_path_matches_the_stock_path(strategy, monkeypatch):
     assert stock.final_capital == ours.final_capital
     assert stock.stats == ours.stats
     pd.testing.assert_series_equal(stock.equity, ours.equity)
+    assert (stock.settings["oms_type"], ours.settings["oms_type"]) == ("NETTING", "HEDGING")
 
 
-def test_buffered_analyzer_alone_changes_nothing(monkeypatch):
-    stock = run("sma_crossover", "NETTING", False, monkeypatch)
-    buffered = run("sma_crossover", "NETTING", True, monkeypatch)
+def test_buffered_analyzer_alone_changes_nothing():
+    stock = run("sma_crossover", "NETTING", False)
+    buffered = run("sma_crossover", "NETTING", True)
     assert stock.stats == buffered.stats
     pd.testing.assert_frame_equal(
         stock.trades.drop(columns="position_id"), buffered.trades.drop(columns="position_id")

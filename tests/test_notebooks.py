@@ -13,19 +13,15 @@ import pytest
 from papermill.exceptions import PapermillException, PapermillExecutionError
 
 from research_lib.errors import NotebookError
-from research_lib.store.results import ResultsStore
-from research_lib.workflows import notebooks
+from research_lib.store import ResultsStore
+from research_lib.workflows import sweep as sweep_module
 from research_lib.workflows.notebooks import (
     NotebookExecutionError,
-    catalog_root,
     default_output,
-    ensure_demo_sweep,
     notebook_parameters,
-    notebook_path,
-    project_root,
-    results_path,
     run_notebook,
 )
+from research_lib.workflows.sweep import ensure_demo_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -91,32 +87,6 @@ def test_parameterised_notebook_declares_its_parameters():
 
 
 # -- paths ----------------------------------------------------------------------------------
-
-
-def test_project_root_is_found_from_the_root_notebooks_and_below(monkeypatch):
-    assert project_root(ROOT) == ROOT
-    assert project_root(ROOT / "notebooks") == ROOT
-    monkeypatch.chdir(ROOT / "notebooks")
-    assert project_root() == ROOT
-    assert notebook_path() == PARAMETERISED
-
-
-def test_project_root_falls_back_to_the_package_checkout(tmp_path):
-    assert project_root(tmp_path) == ROOT
-
-
-def test_results_and_catalog_paths_honour_arguments_env_and_root(monkeypatch, tmp_path):
-    monkeypatch.setenv("RESEARCH_LIB_RESULTS", str(tmp_path / "r.duckdb"))
-    monkeypatch.setenv("RESEARCH_LIB_CATALOG", str(tmp_path / "cat"))
-    assert results_path() == tmp_path / "r.duckdb"
-    assert catalog_root() == tmp_path / "cat"
-    assert results_path("x.duckdb") == Path("x.duckdb")
-    assert catalog_root("c") == Path("c")
-    monkeypatch.delenv("RESEARCH_LIB_RESULTS")
-    monkeypatch.delenv("RESEARCH_LIB_CATALOG")
-    monkeypatch.chdir(ROOT / "notebooks")  # not relative to the cwd
-    assert results_path() == ROOT / "results" / "results.duckdb"
-    assert catalog_root() == ROOT / "parquet_catalog"
 
 
 def test_default_output_is_timestamped_under_notebooks_output():
@@ -261,4 +231,4 @@ def test_demo_sweep_is_made_once(tmp_path, monkeypatch):
     assert list(runs["tags"].iloc[0]) == ["demo"]
     monkeypatch.setattr("research_lib.workflows.sweep.sweep", None)  # a second sweep would fail
     assert ensure_demo_sweep(tmp_path / "results.duckdb") == first
-    assert notebooks.ensure_demo_sweep(store) == first
+    assert sweep_module.ensure_demo_sweep(store) == first

@@ -15,12 +15,12 @@ import plotly.io as pio
 import pytest
 from factories import make_bars
 
-from research_lib.engine.runner import run_backtest
 from research_lib.errors import ConfigError, ResearchError
 from research_lib.model.bars import bar_interval
-from research_lib.model.run import BacktestResult
-from research_lib.store.results import ResultsStore
+from research_lib.model.run import BacktestResult, RunRecord
+from research_lib.store import ResultsStore
 from research_lib.ui import plots
+from research_lib.workflows.record import run_backtest
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +45,8 @@ def make_result(
     bars = make_bars(closes, freq=freq)
     close_index = pd.DatetimeIndex(bars["timestamp"] + freq, name="timestamp")
     equity = pd.Series(100_000.0, index=close_index, name="equity")
-    return BacktestResult(
-        run_id=str(uuid.uuid4()),
+    record = RunRecord(
+        id=str(uuid.uuid4()),
         strategy=strategy,
         strategy_path=f"x.{strategy}:S",
         config_path=f"x.{strategy}:C",
@@ -54,6 +54,7 @@ def make_result(
         symbol="AAPL",
         instrument_id="AAPL.NASDAQ",
         bar_type=f"AAPL.NASDAQ-{bar_spec}-EXTERNAL",
+        bar_spec=bar_spec,
         data_source="dataframe",
         data_fingerprint="f" * 64,
         start=bars["timestamp"].iloc[0],
@@ -63,11 +64,14 @@ def make_result(
         initial_capital=100_000.0,
         final_capital=100_000.0,
         stats={},
+        duration_seconds=0.0,
+    )
+    return BacktestResult(
+        record=record,
         equity=equity,
         trades=trades if trades is not None else pd.DataFrame(columns=["side"]),
         fills=pd.DataFrame(),
         positions=pd.DataFrame(),
-        duration_seconds=0.0,
         bars=bars,
     )
 
@@ -432,9 +436,7 @@ def test_sweep_heatmap_from_store(runs, tmp_path):
     base = runs["sma_crossover"]
     for fast, slow in ((5, 20), (10, 20), (5, 30)):
         config = {**base.config, "fast_period": fast, "slow_period": slow}
-        store.save(
-            dataclasses.replace(base, run_id=str(uuid.uuid4()), config=config, sweep_id="s1")
-        )
+        store.save(base.replace(run_id=str(uuid.uuid4()), config=config, sweep_id="s1"))
     fig = plots.sweep_heatmap_from_store(store, "s1", metric="total_return")
     assert list(fig.data[0].x) == ["5", "10"] and list(fig.data[0].y) == ["20", "30"]
     assert "Sweep s1" in fig.layout.title.text

@@ -1,9 +1,11 @@
-"""The results store, on hand-built BacktestResult objects (no Nautilus runs here)."""
+"""The results store, on hand-built results and records (no Nautilus runs here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
+import shutil
 import subprocess
 import sys
 import time
@@ -15,96 +17,24 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from factories import V1_STORE, make_failure, make_result
 
-import research_lib.store.results as results_module
+import research_lib.store.db as db_module
+import research_lib.store.pending as pending_module
 from research_lib.errors import ResultsError
 from research_lib.model.metrics import METRIC_STATISTICS
-from research_lib.model.run import TRADE_COLUMNS, BacktestResult
-from research_lib.store.results import (
-    MAX_EQUITY_POINTS,
-    SCHEMA_VERSION,
-    NotSavedWarning,
-    ResultsStore,
-    StoreUnavailableError,
-    config_hash,
-    default_path,
-    downsample_equity,
-    export_run,
-    rerun_arguments,
-)
+from research_lib.model.run import TRADE_COLUMNS, RunRecord
+from research_lib.model.series import MAX_EQUITY_POINTS, downsample_equity
+from research_lib.settings import results_path
+from research_lib.store import NotSavedWarning, ResultsStore, StoreUnavailableError
+from research_lib.store.migrations import MIGRATIONS, schema_version
+from research_lib.store.records import bundle_of, config_hash
+from research_lib.store.schema import RUN_COLUMNS, SCHEMA_VERSION
+from research_lib.store.store import default_path
+from research_lib.workflows.export import export_run
+from research_lib.workflows.reproduce import rerun_arguments
 
 START = pd.Timestamp("2024-01-02 14:30", tz="UTC")
-
-
-def make_result(
-    run_id: str | None = None,
-    *,
-    strategy: str = "sma_crossover",
-    symbol: str = "AAPL",
-    sharpe: float | None = 1.5,
-    final_capital: float = 101_000.0,
-    config: dict | None = None,
-    tags: list[str] | None = None,
-    sweep_id: str | None = None,
-    bars: int = 10,
-    equity: pd.Series | None = None,
-) -> BacktestResult:
-    """A small result with known trades, equity and statistics."""
-    first = START + pd.Timedelta("1min")
-    index = pd.date_range(first, periods=bars, freq="1min", name="timestamp").as_unit("ns")
-    if equity is None:
-        equity = pd.Series(np.linspace(100_000.0, final_capital, bars), index=index, name="equity")
-    trades = pd.DataFrame(
-        {
-            "position_id": ["P-1", "P-2", "P-3"],
-            "side": ["LONG", "SHORT", "LONG"],
-            "quantity": [100.0, 100.0, 50.0],
-            "entry_time": pd.to_datetime(
-                ["2024-01-02 14:31", "2024-01-02 14:33", "2024-01-02 14:36"], utc=True
-            ),
-            "exit_time": pd.to_datetime(
-                ["2024-01-02 14:32", "2024-01-02 14:35", "2024-01-02 14:39"], utc=True
-            ),
-            "entry_price": [100.0, 101.5, 99.25],
-            "exit_price": [101.0, 102.0, 100.75],
-            "realized_pnl": [100.0, -50.0, 75.0],
-        }
-    )
-    stats = {stat: 0.1 * i for i, stat in enumerate(METRIC_STATISTICS.values(), start=1)}
-    stats[METRIC_STATISTICS["sharpe"]] = sharpe
-    stats["Long Ratio"] = 0.5
-    return BacktestResult(
-        run_id=run_id or str(uuid.uuid4()),
-        strategy=strategy,
-        strategy_path=f"research_lib.strategies.{strategy}:Strategy",
-        config_path=f"research_lib.strategies.{strategy}:Config",
-        config=config
-        if config is not None
-        else {"fast_period": 10, "slow_period": 20, "instrument_id": f"{symbol}.NASDAQ"},
-        symbol=symbol,
-        instrument_id=f"{symbol}.NASDAQ",
-        bar_type=f"{symbol}.NASDAQ-1-MINUTE-LAST-EXTERNAL",
-        data_source="mock",
-        data_fingerprint="f" * 64,
-        start=START,
-        end=START + pd.Timedelta(minutes=bars - 1),
-        bar_count=bars,
-        currency="USD",
-        initial_capital=100_000.0,
-        final_capital=final_capital,
-        stats=stats,
-        equity=equity,
-        trades=trades,
-        fills=pd.DataFrame(),
-        positions=pd.DataFrame(),
-        duration_seconds=0.25,
-        settings={"data": "mock", "symbol": symbol, "start": "2024-01-02", "seed": 7},
-        versions={"research-lib": "0.1.0", "nautilus_trader": "1.231.0"},
-        warnings=["2 orders were refused"],
-        source="python",
-        tags=tags or [],
-        sweep_id=sweep_id,
-    )
 
 
 @pytest.fixture
@@ -165,7 +95,8 @@ def test_config_hash_is_canonical() -> None:
 
 def test_default_path_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("RESEARCH_LIB_RESULTS", raising=False)
-    assert default_path() == Path("results/results.duckdb")
+    assert default_path() == results_path()
+    assert default_path().parts[-2:] == ("results", "results.duckdb")
     monkeypatch.setenv("RESEARCH_LIB_RESULTS", str(tmp_path / "x.duckdb"))
     assert ResultsStore().path == tmp_path / "x.duckdb"
 
@@ -179,8 +110,7 @@ def test_save_creates_parent_dirs_and_refuses_duplicates(store: ResultsStore) ->
 
 
 def test_result_with_no_trades_and_nan_stats(store: ResultsStore) -> None:
-    result = make_result(sharpe=float("nan"))
-    result.trades = pd.DataFrame(columns=TRADE_COLUMNS)
+    result = make_result(sharpe=float("nan"), trades=pd.DataFrame(columns=TRADE_COLUMNS))
     store.save(result)
     got = store.get(result.run_id)
     assert got.trades.empty and got.run["trade_count"] == 0 and got.run["sharpe"] is None
@@ -240,7 +170,7 @@ def _populate(store: ResultsStore) -> dict[str, str]:
         ids[name] = store.save(result)
         time.sleep(0.002)  # distinct created_at
     ids["failed"] = store.save_failure(
-        {"strategy": "sma_crossover", "settings": {"symbol": "AAPL"}}, "ValueError: boom"
+        make_failure("ValueError: boom", strategy="sma_crossover", settings={"symbol": "AAPL"})
     )
     return ids
 
@@ -332,8 +262,8 @@ def test_compare_metrics_and_config_diff(store: ResultsStore) -> None:
 
 
 def test_compare_includes_differing_settings(store: ResultsStore) -> None:
-    first, second = make_result(), make_result()
-    second.settings = {**second.settings, "seed": 8}
+    first = make_result()
+    second = make_result().replace(settings={**first.settings, "seed": 8})
     comparison = store.compare([store.save(first), store.save(second)])
     assert list(comparison.config_diff.index) == ["settings.seed"]
     assert comparison.config_diff.loc["settings.seed"].tolist() == [7, 8]
@@ -370,24 +300,26 @@ def test_delete_removes_run_trades_and_equity(store: ResultsStore) -> None:
 # -- failures ------------------------------------------------------------------------------
 
 
-def test_failed_run_is_recorded_with_context(store: ResultsStore) -> None:
-    context = {
-        "run_id": str(uuid.uuid4()),
-        "strategy": "sma_crossover",
-        "strategy_path": "research_lib.strategies.sma_crossover:SMACrossover",
-        "config_path": "research_lib.strategies.sma_crossover:SMAConfig",
-        "params": {"fast_period": 30, "slow_period": 20},
-        "settings": {"data": "mock", "symbol": "AAPL", "start": "2024-01-02", "end": "bad"},
-        "source": "notebook",
-        "tags": ["t"],
-        "sweep_id": "s9",
-        "notebook_path": "notebooks/x.ipynb",
-        "duration_seconds": 0.5,
-    }
-    run_id = store.save_failure_or_keep(context, "ConfigError: fast >= slow", "Traceback...")
-    assert run_id == str(store.path)
+def test_failed_run_is_recorded_with_what_is_known(store: ResultsStore) -> None:
+    record = RunRecord.failed(
+        "ConfigError: fast >= slow",
+        "Traceback...",
+        id=str(uuid.uuid4()),
+        strategy="sma_crossover",
+        strategy_path="research_lib.strategies.sma_crossover:SMACrossover",
+        config_path="research_lib.strategies.sma_crossover:SMAConfig",
+        config={"fast_period": 30, "slow_period": 20},
+        settings={"data": "mock", "symbol": "AAPL", "start": "2024-01-02", "end": "bad"},
+        source="notebook",
+        tags=["t"],
+        sweep_id="s9",
+        notebook_path="notebooks/x.ipynb",
+        duration_seconds=0.5,
+    )
+    saved_to = store.save_failure_or_keep(record)
+    assert saved_to == str(store.path)
 
-    got = store.get(context["run_id"])
+    got = store.get(record.id)
     row = got.run
     assert row["status"] == "failed"
     assert row["error"] == "ConfigError: fast >= slow" and row["traceback"] == "Traceback..."
@@ -436,14 +368,14 @@ def test_crash_during_save_leaves_no_partial_run(
     store: ResultsStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.save(make_result())  # the tables exist and hold one run
-    original = results_module._insert_table
+    original = db_module.insert_arrow
 
     def failing(con, name, table):
         if name == "equity_curves":
             raise RuntimeError("disk on fire")
         original(con, name, table)
 
-    monkeypatch.setattr(results_module, "_insert_table", failing)
+    monkeypatch.setattr(db_module, "insert_arrow", failing)
     result = make_result()
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.save(result)
@@ -523,7 +455,7 @@ def test_eight_processes_save_at_once(tmp_path: Path) -> None:
 def test_lock_conflicts_are_retried(store: ResultsStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.save(make_result())
     calls = {"n": 0}
-    real_open = results_module._open
+    real_open = db_module.open_file
 
     def sometimes_locked(path: str, read_only: bool):
         calls["n"] += 1
@@ -531,7 +463,7 @@ def test_lock_conflicts_are_retried(store: ResultsStore, monkeypatch: pytest.Mon
             raise duckdb.IOException('IO Error: Could not set lock on file "x": Conflicting lock')
         return real_open(path, read_only)
 
-    monkeypatch.setattr(results_module, "_open", sometimes_locked)
+    monkeypatch.setattr(db_module, "open_file", sometimes_locked)
     run_id = store.save(make_result())
     assert calls["n"] == 4
     assert store.get(run_id).id == run_id
@@ -566,14 +498,14 @@ def test_real_lock_from_another_process_is_waited_for(tmp_path: Path) -> None:
 
 
 def _unwritable(monkeypatch: pytest.MonkeyPatch, message: str) -> None:
-    real_open = results_module._open
+    real_open = db_module.open_file
 
     def refuse(path: str, read_only: bool):
         if not read_only:
             raise duckdb.IOException(message)
         return real_open(path, read_only)
 
-    monkeypatch.setattr(results_module, "_open", refuse)
+    monkeypatch.setattr(db_module, "open_file", refuse)
 
 
 def test_unwritable_store_keeps_the_run_and_ingests_it_later(
@@ -589,7 +521,7 @@ def test_unwritable_store_keeps_the_run_and_ingests_it_later(
     assert "was NOT saved" in message and kept in message and "Permission denied" in message
     assert json.loads(Path(kept).read_text())["row"]["id"] == kept_run.run_id
     with pytest.warns(NotSavedWarning):
-        failed_kept = store.save_failure_or_keep({"run_id": "f00"}, "boom", "tb")
+        failed_kept = store.save_failure_or_keep(make_failure("boom", "tb", id="f00"))
     assert Path(failed_kept).exists()
     assert _count(store.path, "runs") == 1
 
@@ -632,7 +564,7 @@ def test_pending_falls_back_to_temp_dir(tmp_path: Path, monkeypatch: pytest.Monk
     blocker.write_text("not a folder")
     store = ResultsStore(blocker / "r.duckdb")  # cannot create the store nor its .pending
     temp = tmp_path / "tmp-pending"
-    monkeypatch.setattr(results_module, "_temp_pending_dir", lambda: temp)
+    monkeypatch.setattr(pending_module, "temp_dir", lambda: temp)
 
     with pytest.warns(NotSavedWarning, match="is not writable either"):
         kept = Path(store.save_or_keep(result := make_result()))
@@ -650,7 +582,7 @@ def test_nowhere_to_keep_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     store = ResultsStore(blocker / "r.duckdb")
-    monkeypatch.setattr(results_module, "_temp_pending_dir", lambda: blocker / "tmp")
+    monkeypatch.setattr(pending_module, "temp_dir", lambda: blocker / "tmp")
     with pytest.raises(ResultsError, match=r"could not be saved .* nor kept"):
         store.save_or_keep(make_result())
 
@@ -666,7 +598,7 @@ def test_unreadable_pending_file_is_skipped(store: ResultsStore) -> None:
 
 def test_already_stored_pending_file_is_just_removed(store: ResultsStore) -> None:
     result = make_result()
-    bundle = results_module._bundle_from_result(result)
+    bundle = bundle_of(result)
     store.save(result)
     store.pending_dir.mkdir()
     pending = store.pending_dir / f"{result.run_id}.json"
@@ -709,16 +641,17 @@ def test_export_default_output_is_in_cwd(
 
 
 def test_rerun_arguments(store: ResultsStore) -> None:
-    result = make_result()
-    result.settings = {
-        "data": "catalog",
-        "symbol": "AAPL",
-        "start": "2024-01-02",
-        "end": "2024-01-05",
-        "starting_balance": 50_000.0,
-        "seed": 3,
-        "catalog": "/cat",
-    }
+    result = make_result(
+        settings={
+            "data": "catalog",
+            "symbol": "AAPL",
+            "start": "2024-01-02",
+            "end": "2024-01-05",
+            "starting_balance": 50_000.0,
+            "seed": 3,
+            "catalog": "/cat",
+        }
+    )
     args = rerun_arguments(store.get(store.save(result)))
     assert args == {
         "strategy": "research_lib.strategies.sma_crossover:Strategy",
@@ -732,11 +665,10 @@ def test_rerun_arguments(store: ResultsStore) -> None:
         "catalog": "/cat",
         "seed": 3,
     }
-    in_memory = make_result()
-    in_memory.settings = {"data": "dataframe"}
+    in_memory = make_result(settings={"data": "dataframe"})
     with pytest.raises(ResultsError, match="bars passed in memory"):
         rerun_arguments(store.get(store.save(in_memory)))
-    failed = store.save_failure({"strategy": "sma"}, "boom")
+    failed = store.save_failure(make_failure("boom", strategy="sma"))
     with pytest.raises(ResultsError, match="no stored strategy path"):
         rerun_arguments(store.get(failed))
 
@@ -745,3 +677,162 @@ def test_import_does_not_load_nautilus() -> None:
     code = "import sys, research_lib.store; print(any('nautilus' in m for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- the run record -------------------------------------------------------------------------
+
+
+def test_results_read_their_record_and_keep_it_consistent() -> None:
+    result = make_result(tags=["a"])
+    record = result.record
+    assert (result.run_id, result.id) == (record.id, record.id)
+    assert (result.strategy, result.symbol, result.currency) == ("sma_crossover", "AAPL", "USD")
+    assert result.tags == ("a",) and result.warnings == ("2 orders were refused",)
+    assert result.total_return == pytest.approx(0.01) == record.total_return
+    assert result.metrics == record.metrics and set(result.metrics) == set(METRIC_STATISTICS)
+    assert result.summary() == record.summary()
+    assert result.summary()["trades"] == 3 == result.trade_count == record.trade_count
+    assert "bar_spec" in dir(result)  # record fields complete in notebooks
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = result.nope
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.saved_to = "x"  # type: ignore[misc]
+    empty = result.replace(trades=result.trades.iloc[0:0], run_id="other")
+    assert (empty.trade_count, empty.record.trade_count, empty.id) == (0, 0, "other")
+    assert result.trade_count == 3  # the original is unchanged
+
+
+def test_failed_record_reads_what_is_known_from_the_settings() -> None:
+    settings = {"data": "catalog", "symbol": "MSFT", "start": "2024-01-02", "end": "never",
+                "starting_balance": 5_000}  # fmt: skip
+    record = RunRecord.failed("ValueError: x", "", settings=settings, tags=["t"], source=None)
+    assert record.status == "failed" and record.error == "ValueError: x"
+    assert record.traceback is None and record.source == "python" and record.tags == ("t",)
+    assert uuid.UUID(record.id)
+    assert (record.symbol, record.data_source, record.initial_capital) == ("MSFT", "catalog", 5e3)
+    assert record.start == START.normalize() and record.end is None
+    assert record.total_return is None and record.config is None
+    assert record.summary()["period"] == "2024-01-02 00:00 .. ? UTC"
+    with pytest.raises(ValueError, match="status must be one of"):
+        RunRecord(id="x", status="running")
+
+
+def test_stored_run_reads_its_record_and_row(store: ResultsStore) -> None:
+    stored = store.get(store.save(make_result(tags=["t"])))
+    assert stored.record.created_at is not None and stored.created_at == stored.run["created_at"]
+    assert (stored.strategy, stored.bar_spec) == ("sma_crossover", "1-MINUTE-LAST")
+    assert stored.tags == ("t",)
+    assert stored.metrics["trade_count"] == 3 and stored.metrics["sharpe"] == 1.5
+    with pytest.raises(TypeError):
+        stored.run["status"] = "failed"  # type: ignore[index]
+    failed = store.get(store.save_failure(make_failure(strategy="sma")))
+    assert failed.config == {} and failed.run["config"] is None
+
+
+def test_save_failure_takes_failed_records_only(store: ResultsStore) -> None:
+    with pytest.raises(ResultsError, match="is completed: save it with save"):
+        store.save_failure(make_result().record)
+
+
+# -- queries without a read per run ---------------------------------------------------------
+
+
+def test_list_filters_by_notebook_path(store: ResultsStore) -> None:
+    store.save(make_result())
+    kept = store.save_failure(make_failure(notebook_path="/out/a.ipynb"))
+    store.save_failure(make_failure(notebook_path="/out/b.ipynb"))
+    assert store.list(notebook_path="/out/a.ipynb")["id"].tolist() == [kept]
+    assert store.list(notebook_path=Path("/out/a.ipynb"))["id"].tolist() == [kept]
+    assert store.list(notebook_path="/out/c.ipynb").empty
+
+
+def test_sweeps_lists_each_sweep_with_its_configs(store: ResultsStore) -> None:
+    assert store.sweeps().empty  # no store file yet
+    older = store.save(make_result(sweep_id="s1", config={"fast_period": 5}))
+    time.sleep(0.002)
+    store.save(make_result(sweep_id="s2", config={"fast_period": 7}))
+    time.sleep(0.002)
+    store.save(make_result(sweep_id="s1", config={"fast_period": 9}))
+    store.save(make_result())  # not in a sweep
+    store.save_failure(make_failure(sweep_id="s2"))  # no config stored
+    sweeps = store.sweeps()
+    assert sweeps["sweep_id"].tolist() == ["s2", "s1"]  # newest run first
+    assert sweeps["runs"].tolist() == [2, 2]
+    s2, s1 = sweeps["configs"].tolist()
+    assert s2 == [{"fast_period": 7}, {}] and s1 == [{"fast_period": 5}, {"fast_period": 9}]
+    assert older in set(store.list(sweep_id="s1")["id"])
+
+
+# -- schema versions and the saved version-1 file -------------------------------------------
+
+
+def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:
+    assert [version for version, _ in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+    assert SCHEMA_VERSION == 2 and list(RUN_COLUMNS)[-1] == "bar_spec"
+
+
+def test_a_new_store_is_created_at_the_current_version(store: ResultsStore) -> None:
+    store.save(make_result())
+    with duckdb.connect(str(store.path), read_only=True) as con:
+        assert schema_version(con) == SCHEMA_VERSION
+        columns = [r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
+        ).fetchall()]  # fmt: skip
+    assert columns == list(RUN_COLUMNS)
+
+
+def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) -> None:
+    before = V1_STORE.read_bytes()
+    path = tmp_path / "results-v1.duckdb"
+    shutil.copyfile(V1_STORE, path)
+    store = ResultsStore(path)
+
+    listed = store.list()
+
+    assert sorted(listed["status"]) == ["completed", "failed"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert schema_version(con) == SCHEMA_VERSION == 2
+    [completed_id] = listed.loc[listed["status"] == "completed", "id"]
+    [failed_id] = listed.loc[listed["status"] == "failed", "id"]
+    completed = store.get(completed_id[:8])
+    assert completed.tags == ("v1-fixture",) and completed.strategy == "sma_crossover"
+    assert completed.bar_spec == "1-MINUTE-LAST" == completed.run["bar_spec"]
+    assert completed.bar_type == "AAPL.NASDAQ-1-MINUTE-LAST-EXTERNAL"
+    assert len(completed.trades) == completed.run["trade_count"] == completed.trade_count == 44
+    assert list(completed.trades.columns) == TRADE_COLUMNS
+    assert len(completed.equity) == completed.run["equity_length"] > 0
+    assert completed.start == pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    assert completed.end.normalize() == pd.Timestamp("2024-01-03", tz="UTC")
+    failed = store.get(failed_id)
+    assert failed.status == "failed" and failed.error and failed.bar_spec is None
+    comparison = store.compare([completed_id, failed_id])
+    assert comparison.metrics.loc["trade_count"].tolist() == [44, 0]
+    assert store.list(tag="v1-fixture")["id"].tolist() == [completed_id]
+
+    new = store.save(make_result())
+    assert store.get(new).bar_spec == "1-MINUTE-LAST"
+    assert len(store.list()) == 3
+    assert ResultsStore(path).get(completed_id).trade_count == 44  # a fresh open: no upgrade
+    assert V1_STORE.read_bytes() == before  # the fixture itself is never touched
+
+
+def test_a_failing_schema_step_leaves_the_file_at_the_version_before(tmp_path, monkeypatch):
+    import research_lib.store.migrations as migrations
+
+    def broken(con):
+        con.execute("ALTER TABLE runs ADD COLUMN half_done VARCHAR")
+        raise RuntimeError("step 2 broke")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [migrations.MIGRATIONS[0], (2, broken)])
+    store = ResultsStore(tmp_path / "r.duckdb")
+    with pytest.raises(RuntimeError, match="step 2 broke"):
+        store.save(make_result())
+    with duckdb.connect(str(store.path), read_only=True) as con:
+        assert schema_version(con) == 1
+        columns = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
+        ).fetchall()}  # fmt: skip
+    assert "half_done" not in columns and "bar_spec" not in columns
+    monkeypatch.undo()
+    run_id = ResultsStore(store.path).save(make_result())  # the next open finishes the upgrade
+    assert ResultsStore(store.path).get(run_id).bar_spec == "1-MINUTE-LAST"

@@ -6,8 +6,11 @@ import pandas as pd
 import pytest
 from factories import make_bars
 
-from research_lib.engine.runner import load_market_data, run_backtest
-from research_lib.errors import BacktestError, ConfigError, DataRangeError
+import research_lib.store.pending as pending_module
+from research_lib.engine.runner import load_market_data
+from research_lib.errors import BacktestError, ConfigError, DataRangeError, UnknownStrategyError
+from research_lib.store import NotSavedWarning, ResultsStore
+from research_lib.workflows.record import run_backtest
 
 # SMA(2, 3) on these closes: short at bar 6 (close 10), reverse to long at bar 9 (close 11),
 # long closed at the end of the run (close 12). See the walk-through in test_exact_fills.
@@ -67,6 +70,9 @@ def test_result_describes_the_run(crossing_run):
     )
     assert r.bar_count == len(CLOSES)
     assert r.config["fast_period"] == 2 and r.config["instrument_id"] == "TEST.NASDAQ"
+    assert r.bar_spec == "1-MINUTE-LAST" and r.data_source == "dataframe"
+    assert r.settings["oms_type"] == "HEDGING" and r.settings["symbol"] == "TEST"
+    assert r.status == "completed" and r.saved_to is None and r.created_at is None
     assert r.strategy == "sma_crossover"
     assert set(r.metrics) == {
         "sharpe",
@@ -124,3 +130,57 @@ def test_some_orders_refused_is_a_warning():
 def test_mock_range_without_weekdays():
     with pytest.raises(DataRangeError, match="no mock bars"):
         run_backtest("sma", {}, data="mock", start="2024-01-06", end="2024-01-07", save=False)
+
+
+# -- recording runs -------------------------------------------------------------------------
+
+
+def test_a_completed_run_is_saved_as_it_was_built(tmp_path):
+    store = ResultsStore(tmp_path / "r.duckdb")
+    result = run_backtest(
+        "sma", SMA_2_3, data=make_bars(CLOSES), symbol="TEST", results=store, tags=["x"]
+    )
+    assert result.saved_to == str(store.path)
+    stored = store.get(result.run_id)
+    assert (stored.status, stored.tags, stored.trade_count) == ("completed", ("x",), 2)
+    assert stored.bar_spec == result.bar_spec == "1-MINUTE-LAST"
+    assert stored.settings == result.settings and stored.config == result.config
+    assert stored.duration_seconds == result.duration_seconds > 0
+
+
+def test_a_failing_run_is_recorded_as_failed_and_raised(tmp_path):
+    store = ResultsStore(tmp_path / "r.duckdb")
+    with pytest.raises(DataRangeError, match="needs at least 4"):
+        run_backtest(
+            "sma", SMA_2_3, data=make_bars([10, 10, 10]), symbol="TEST", results=store,
+            tags=["t"], sweep_id="s", source="cli",
+        )  # fmt: skip
+    [run_id] = store.list(status="failed")["id"]
+    failed = store.get(run_id)
+    assert "DataRangeError: 3 bars of TEST" in failed.error
+    assert "Traceback" in failed.traceback
+    assert failed.strategy == "sma_crossover" and failed.strategy_path.endswith(":SMACrossover")
+    assert failed.config["fast_period"] == 2 and failed.config["instrument_id"] == "TEST.NASDAQ"
+    assert (failed.tags, failed.sweep_id, failed.source) == (("t",), "s", "cli")
+    assert failed.settings["data"] == "dataframe" and failed.duration_seconds > 0
+    assert failed.versions["nautilus_trader"] == "1.231.0"
+
+    with pytest.raises(UnknownStrategyError):  # fails before the strategy is known
+        run_backtest("no_such_strategy", {"x": 1}, results=store)
+    unknown = store.get(store.list(status="failed", limit=1)["id"].iloc[0])
+    assert unknown.strategy == "no_such_strategy" and unknown.strategy_path is None
+    assert unknown.config == {"x": 1} and "UnknownStrategyError" in unknown.error
+
+    with pytest.raises(DataRangeError):
+        run_backtest("sma", {}, data=make_bars([10] * 5), results=store, save=False)
+    assert len(store.list(status="failed")) == 2  # save=False records nothing
+
+
+def test_a_run_the_store_cannot_take_is_kept_pending(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(pending_module, "temp_dir", lambda: tmp_path / "pending")
+    with pytest.warns(NotSavedWarning, match="was NOT saved"):
+        result = run_backtest("sma", SMA_2_3, data=make_bars(CLOSES), results=blocker / "r.duckdb")
+    assert result.saved_to.startswith(str(tmp_path / "pending"))
+    assert result.trade_count == 2

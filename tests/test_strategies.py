@@ -132,7 +132,7 @@ def test_momentum_goes_long_on_oversold_cross_up_and_reverses_on_overbought_cros
 
 
 def test_the_three_strategies_give_different_signals_on_the_same_data():
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     trades = {}
     for name in registry.names():

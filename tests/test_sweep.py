@@ -9,18 +9,20 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
+from factories import make_failure, make_result
 
+import research_lib.workflows.parallel as parallel
 import research_lib.workflows.sweep as sweep_module
 from research_lib.data.catalog import Catalog
 from research_lib.engine.run_config import RunConfig, load_run_config
 from research_lib.errors import ConfigError, UnknownStrategyError
-from research_lib.store.results import ResultsStore
+from research_lib.store import ResultsStore
+from research_lib.workflows.parallel import Tasks, hand_out, outcome
 from research_lib.workflows.sweep import (
     SweepResult,
+    _crashed,
     _execute,
-    _hand_out,
-    _outcome,
-    _Points,
+    _run_point,
     _Task,
     as_run_config,
     expand_grid,
@@ -276,7 +278,7 @@ def test_a_dead_worker_is_recorded_as_failed(tmp_path):
     task = _Task(3, {"fast_period": 5}, "runner", as_run_config("sma"), options)
     future: Future = Future()
     future.set_exception(RuntimeError("segfault"))
-    index, run_ids, error = _outcome(future, task)
+    index, run_ids, error = outcome(future, task, _crashed)
     assert (index, error) == (3, "RuntimeError: segfault")
     stored = ResultsStore(store).get(run_ids[0])
     assert stored.status == "failed" and stored.run["sweep_id"] == "s-dead"
@@ -311,8 +313,8 @@ def test_a_point_that_cannot_reach_a_broken_pool_is_given_back_to_this_process()
 
     sma = as_run_config("sma")
     first, second = (_Task(i, {"fast_period": 5}, "runner", sma, {}) for i in (0, 1))
-    points, finished = _Points([first, second]), queue.SimpleQueue()
-    _hand_out(BrokenPool(), points, finished)
+    points, finished = Tasks([first, second]), queue.SimpleQueue()
+    hand_out(BrokenPool(), points, finished, _run_point, _crashed)
     assert finished.get_nowait() is None  # wakes this process to take the point back
     assert finished.empty()
     assert points.take() is first and points.take() is second and points.take() is None
@@ -353,9 +355,9 @@ def test_this_process_takes_back_a_point_while_it_waits_for_the_others(monkeypat
         ran_here.append(task.index)
         return task.index, [f"run-{task.index}"], None
 
-    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", RefusingPool)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", RefusingPool)
     monkeypatch.setattr(sweep_module, "_run_point", run_here)
-    monkeypatch.setattr(sweep_module.queue, "SimpleQueue", WatchedQueue)
+    monkeypatch.setattr(parallel.queue, "SimpleQueue", WatchedQueue)
     tasks = [_Task(i, {"fast_period": 5}, "runner", as_run_config("sma"), {}) for i in (0, 1)]
     outcomes = []
     thread = threading.Thread(target=lambda: outcomes.extend(_execute(tasks, 2, False, "s")))
@@ -385,3 +387,31 @@ def test_run_config_objects_are_accepted(tmp_path):
         config, {"slow_period": [8]}, results=tmp_path / "r.duckdb", progress=False, **TWO_DAYS
     )
     assert done.runs["slow_period"].tolist() == [8]
+
+
+def test_sweep_tables_are_read_without_a_query_per_run(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "r.duckdb")
+    for fast, slow in ((5, 20), (10, 20), (5, 30)):  # two parameters vary
+        store.save(make_result(sweep_id="two", config={"fast_period": fast, "slow_period": slow}))
+    store.save_failure(make_failure(sweep_id="two", config={"fast_period": 10, "slow_period": 30}))
+    for fast in (5, 10):  # the newest sweep: one parameter varies
+        store.save(make_result(sweep_id="one", config={"fast_period": fast, "slow_period": 20}))
+    store.save(make_result())  # no sweep
+
+    def no_get(self, run_id):
+        raise AssertionError("sweep tables must not read runs one by one")
+
+    monkeypatch.setattr(ResultsStore, "get", no_get)
+    assert sweep_ids(store) == ["one", "two"]
+    assert latest_sweep_id(store) == "one"
+    assert latest_sweep_id(store, min_params=2) == "two"
+    assert latest_sweep_id(store, min_params=3) is None
+    loaded = SweepResult.load(store, "two")
+    assert loaded.grid == {"fast_period": [5, 10], "slow_period": [20, 30]}
+    assert loaded.failed == [({"fast_period": 10, "slow_period": 30}, "ValueError: boom")]
+    table = sweep_table(store, "two")
+    assert list(table.columns[:5]) == ["id", "created_at", "status", "fast_period", "slow_period"]
+    assert table[["fast_period", "slow_period"]].values.tolist() == [
+        [5, 20], [5, 30], [10, 20], [10, 30]
+    ]  # fmt: skip
+    assert sweep_table(store, "one", ["slow_period"])["slow_period"].tolist() == [20, 20]

@@ -10,10 +10,10 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import pytest
 
-import research_lib.engine.runner as runner_module
+import research_lib.workflows.record as record_module
 from research_lib.data.catalog import Catalog
 from research_lib.data.synthetic import generate_bars, write_csv
-from research_lib.store.results import ResultsStore
+from research_lib.store import ResultsStore
 from research_lib.strategies.registry import Parameter
 from research_lib.ui import widgets
 from research_lib.ui.widgets import BacktestPanel, parameter_widget
@@ -121,7 +121,7 @@ def test_unexpected_errors_are_shown_not_raised(panel, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(runner_module, "run_backtest", broken)
+    monkeypatch.setattr(record_module, "run_backtest", broken)
     assert panel.run() is None
     assert "RuntimeError: boom (details: panel.last_exception)" in panel.error.value
     assert "second line" not in panel.error.value
@@ -161,14 +161,13 @@ def test_unreadable_catalog_falls_back_to_mock(tmp_path, monkeypatch):
 
 
 def test_a_run_kept_out_of_the_store_says_so(panel, monkeypatch):
-    real = runner_module.run_backtest
+    real = record_module.run_backtest
 
     def pending(*args, **kwargs):
         result = real(*args, **{**kwargs, "save": False})
-        result.saved_to = "/somewhere/pending/run.json"
-        return result
+        return result.replace(saved_to="/somewhere/pending/run.json")
 
-    monkeypatch.setattr(runner_module, "run_backtest", pending)
+    monkeypatch.setattr(record_module, "run_backtest", pending)
     panel.end.value = JAN2
     result = panel.run()
     assert f"run {result.run_id[:8]} NOT saved to the store" in panel.status.value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from research_lib.cli import cli, console, group, settings
+from research_lib.cli.app import cli, console, group, options
 
 backtest_group = group("backtest", "Run backtests and work with the stored results.")
 
@@ -74,16 +74,16 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
     The quickest check that the workbench works: no data, no config needed.
     The run is saved to the results store like every other run.
     """
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     result = run_backtest(
         "sma_crossover",
         {"fast_period": fast, "slow_period": slow, "trade_size": trade_size},
         data="mock",
         seed=seed,
-        results=settings().results,
+        results=options().results,
         source="cli",
-        verbose=settings().verbose,
+        verbose=options().verbose,
     )
     print_summary(result)
 
@@ -136,7 +136,7 @@ def backtest_run(
       research-lib backtest run -s momentum --data mock -p rsi_period=10
     """
     from research_lib.engine.run_config import parse_params
-    from research_lib.engine.runner import run_backtest
+    from research_lib.workflows.record import run_backtest
 
     values = parse_params(list(params))
     for key, value in (("fast_period", fast), ("slow_period", slow), ("trade_size", trade_size)):
@@ -150,11 +150,11 @@ def backtest_run(
         start=start,
         end=end,
         starting_balance=starting_balance,
-        catalog=settings().catalog,
+        catalog=options().catalog,
         seed=seed,
-        results=settings().results,
+        results=options().results,
         source="cli",
         tags=list(tags),
-        verbose=settings().verbose,
+        verbose=options().verbose,
     )
     print_summary(result)

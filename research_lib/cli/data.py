@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from research_lib.cli import console, group, settings
+from research_lib.cli.app import console, group, options
 
 data_group = group("data", "Generate sample bars, import CSV files and browse the catalog.")
 
@@ -15,7 +15,7 @@ def open_catalog():
     """The catalog named by --catalog / RESEARCH_LIB_CATALOG, or the default one."""
     from research_lib.data.catalog import Catalog
 
-    return Catalog(settings().catalog or Catalog.default_root())
+    return Catalog(options().catalog)
 
 
 @data_group.command("generate")

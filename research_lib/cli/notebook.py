@@ -16,9 +16,11 @@ from typing import Any
 
 import click
 
-from research_lib.cli import cli, console, group, settings
+from research_lib.cli.app import cli, console, group, options
 from research_lib.cli.backtest import seed_option, tag_option
 from research_lib.errors import ConfigError, NotebookError
+from research_lib.model.params import read_value
+from research_lib.settings import project_root
 
 notebook_group = group("notebook", "Execute notebooks with parameters (papermill).")
 
@@ -35,12 +37,11 @@ RANKED_METRICS = (
 
 
 def _yaml_value(text: str) -> Any:
-    """A parameter value read as YAML, so ``10`` is an int and ``[a, b]`` a list."""
-    import yaml
-
+    """A parameter value read as YAML, so ``10`` is an int and ``[a, b]`` a list; text that
+    is not valid YAML stays text."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return read_value(text, "-p")
+    except ConfigError:
         return text
 
 
@@ -99,9 +100,9 @@ def notebook_run(
         notebook,
         values,
         output,
-        results=settings().results,
-        catalog=settings().catalog,
-        progress=settings().verbose,
+        results=options().results,
+        catalog=options().catalog,
+        progress=options().verbose,
     )
     out = console()
     out.print(f"output notebook: {run.output}")
@@ -191,8 +192,8 @@ def sweep_command(
         workers=workers,
         via=via,
         data=data,
-        catalog=settings().catalog,
-        results=settings().results,
+        catalog=options().catalog,
+        results=options().results,
         progress=not no_progress,
         seed=seed,
         tags=tags,
@@ -249,8 +250,6 @@ def lab(args: tuple[str, ...]) -> None:
 
     Needs the optional extra: `uv sync --extra lab`. Extra arguments go to `jupyter lab`.
     """
-    from research_lib.workflows.notebooks import project_root
-
     if importlib.util.find_spec("jupyterlab") is None:
         raise NotebookError(LAB_INSTALL)
     command = [

@@ -1,8 +1,8 @@
 """``research-lib backtest list-results | show | compare | rerun | export``: stored runs.
 
 Every command opens the results store (``--results`` / ``$RESEARCH_LIB_RESULTS``) and calls
-one function of :mod:`research_lib.store.results`; the library is imported inside the commands so
-``--help`` stays instant.
+one function of :mod:`research_lib.store` or :mod:`research_lib.workflows`; the library is
+imported inside the commands so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from typing import Any
 
 import click
 
-from research_lib.cli import console, settings
+from research_lib.cli.app import console, options
 from research_lib.cli.backtest import backtest_group
 from research_lib.errors import ResultsError
 
 
 def _store():
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
-    return ResultsStore(settings().results)
+    return ResultsStore(options().results)
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -248,7 +248,7 @@ def rerun_command(run_id: str) -> None:
     compared. Exit code 1 when the data changed or the new trades/metrics differ. The new run
     is saved with the tag rerun-of:<id>.
     """
-    from research_lib.store.results import rerun
+    from research_lib.workflows.reproduce import rerun
 
     report = rerun(_store(), run_id, source="cli")
     if not report.ok:
@@ -278,7 +278,7 @@ def rerun_command(run_id: str) -> None:
 )
 def export(run_id: str, fmt: str, output: str | None) -> None:
     """Export a run's trades and (stored, downsampled) equity curve to CSV or JSON."""
-    from research_lib.store.results import export_run
+    from research_lib.workflows.export import export_run
 
     for path in export_run(_store(), run_id, fmt, output):
         console().print(f"wrote {path}")

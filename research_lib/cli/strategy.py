@@ -10,8 +10,14 @@ from pathlib import Path
 
 import click
 
-from research_lib.cli import console, group, settings
-from research_lib.cli.backtest import backtest_group, param_option, seed_option, tag_option
+from research_lib.cli.app import console, group, options
+from research_lib.cli.backtest import (
+    backtest_group,
+    param_option,
+    print_summary,
+    seed_option,
+    tag_option,
+)
 
 strategy_group = group("strategy", "List strategies, write and check YAML run configs.")
 
@@ -129,23 +135,24 @@ def backtest_run_config(
     Example:
       research-lib backtest run-config configs/examples/sma_config.yaml --data mock
     """
-    from research_lib.cli.backtest import print_summary
     from research_lib.engine.run_config import load_run_config, parse_params
+    from research_lib.workflows.record import run_from_config
 
     overrides = parse_params(list(params))
     run_config = load_run_config(file)
-    result = run_config.run(
+    result = run_from_config(
+        run_config,
         symbol=symbol,
         start=start,
         end=end,
         data=data,
         starting_balance=starting_balance,
         params=overrides,
-        catalog=settings().catalog,
-        results=settings().results,
+        catalog=options().catalog,
+        results=options().results,
         seed=seed,
         source="cli",
         tags=list(tags),
-        verbose=settings().verbose,
+        verbose=options().verbose,
     )
     print_summary(result)

@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,6 +38,12 @@ from research_lib.data.csv_import import (
     read_bars_csv,
 )
 from research_lib.data.instruments import InstrumentSpec, validate_symbol
+from research_lib.data.partitions import (
+    PARTITION_FILE,
+    commit_tables,
+    instruments_table,
+    merge_bars,
+)
 from research_lib.errors import (
     CatalogError,
     DataRangeError,
@@ -54,26 +56,12 @@ from research_lib.model.bars import (
     BAR_COLUMNS,
     bars_fingerprint,
     parse_bar_spec,
-    timestamps_ns,
+    to_utc,
 )
+from research_lib.settings import catalog_root
 
 __all__ = ["Catalog", "ImportReport"]
 
-BAR_SCHEMA = pa.schema(
-    [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_COLUMNS[1:]]
-)
-INSTRUMENT_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("venue", pa.string()),
-        ("asset_class", pa.string()),
-        ("currency", pa.string()),
-        ("price_precision", pa.int32()),
-        ("size_precision", pa.int32()),
-    ]
-)
-PARTITION_FILE = "data.parquet"
-ROW_GROUP_SIZE = 1 << 17  # ~131k bars: row-group min/max stats let DuckDB skip by time
 HINT = "(research-lib data list)"
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _EMPTY_BARS_VIEW = (
@@ -113,18 +101,19 @@ class ImportReport:
 
 
 class Catalog:
-    """A Parquet bar catalog rooted at ``root`` (created on the first import)."""
+    """A Parquet bar catalog rooted at ``root`` (created on the first import; default:
+    :func:`research_lib.settings.catalog_root`)."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = catalog_root(root)
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.root)!r})"
 
     @staticmethod
     def default_root() -> Path:
-        """``$RESEARCH_LIB_CATALOG``, or ``parquet_catalog`` in the working directory."""
-        return Path(os.environ.get("RESEARCH_LIB_CATALOG", "parquet_catalog"))
+        """Where ``Catalog()`` is: :func:`research_lib.settings.catalog_root`."""
+        return catalog_root()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -278,14 +267,14 @@ class Catalog:
 
         target = self._partition_path(symbol, bar_spec)
         existing = pq.read_table(target) if target.exists() else None
-        merged, added, replaced = _merge(existing, new)
+        merged, added, replaced = merge_bars(existing, new)
         writes: list[tuple[Path, pa.Table]] = []
         if added or replaced:
             writes.append((target, merged))
         if stored.get(symbol) != requested:
             stored[symbol] = requested
-            writes.append((self.root / "instruments.parquet", _instruments_table(stored)))
-        self._commit(writes)
+            writes.append((self.root / "instruments.parquet", instruments_table(stored)))
+        commit_tables(self.root, writes)
         return ImportReport(
             file=str(path),
             symbol=symbol,
@@ -298,55 +287,6 @@ class Catalog:
             first=new["timestamp"].iloc[0],
             last=new["timestamp"].iloc[-1],
         )
-
-    def _commit(self, writes: list[tuple[Path, pa.Table]]) -> None:
-        """Write each table to ``ROOT/.tmp``, fsync, then ``os.replace`` all into place.
-
-        If anything fails (or is interrupted) the targets already replaced are restored from
-        hard-link backups (new files are removed), temp files are deleted and the directories
-        this call created are removed again.
-        """
-        if not writes:
-            return
-        tmp_dir = self.root / ".tmp"
-        created: list[Path] = []
-        staged: list[tuple[Path, Path]] = []
-        moved: list[tuple[Path, Path | None]] = []
-        failed = True
-        try:
-            _make_dirs(tmp_dir, created)
-            for target, table in writes:
-                tmp = tmp_dir / f"{uuid.uuid4().hex}.parquet"
-                staged.append((tmp, target))
-                _write_parquet(table, tmp)
-            for tmp, target in staged:
-                _make_dirs(target.parent, created)
-                backup = None
-                if target.exists():
-                    backup = tmp_dir / f"{uuid.uuid4().hex}.bak"
-                    _link_or_copy(target, backup)
-                moved.append((target, backup))
-                os.replace(tmp, target)
-                _fsync_dir(target.parent)
-            failed = False
-        except BaseException as exc:
-            for target, backup in reversed(moved):
-                try:
-                    if backup is not None:
-                        os.replace(backup, target)
-                    else:
-                        target.unlink(missing_ok=True)
-                except OSError as undo_error:  # pragma: no cover - disk gone mid-rollback
-                    exc.add_note(f"could not restore {target}: {undo_error}")
-            raise
-        finally:
-            for path in [tmp for tmp, _ in staged] + [b for _, b in moved if b is not None]:
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
-            to_remove = reversed(created) if failed else [tmp_dir]
-            for directory in to_remove:
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -487,7 +427,7 @@ def _bound(
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise DataRangeError(f"invalid date or time {value!r}: {exc}") from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = to_utc(ts)
     if date_only and end_of_day:
         ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     return ts.as_unit("ns")
@@ -511,40 +451,6 @@ def _require_inside(path: Path, root: Path) -> None:
         raise InvalidSymbolError(f"refusing path {path}: it resolves outside {root}")
 
 
-def _merge(existing: pa.Table | None, new: pd.DataFrame) -> tuple[pa.Table, int, int]:
-    """Stored bars merged with ``new`` (new wins per timestamp): (table, added, replaced)."""
-    new_ts = timestamps_ns(new["timestamp"])
-    new_cols = {c: np.ascontiguousarray(new[c], dtype=np.float64) for c in BAR_COLUMNS[1:]}
-    if existing is None or existing.num_rows == 0:
-        return _bars_table(new_ts, new_cols), len(new), 0
-    old_ts = existing.column("timestamp").cast(pa.int64()).to_numpy()
-    old_cols = {c: existing.column(c).to_numpy().astype(np.float64) for c in BAR_COLUMNS[1:]}
-    pos = np.minimum(np.searchsorted(old_ts, new_ts), old_ts.size - 1)
-    match = old_ts[pos] == new_ts
-    at = pos[match]
-    same = np.logical_and.reduce([old_cols[c][at] == new_cols[c][match] for c in old_cols])
-    added, replaced = int((~match).sum()), int((~same).sum())
-    if not added and not replaced:
-        return existing, 0, 0
-    keep = np.ones(old_ts.size, dtype=bool)
-    keep[at] = False
-    ts = np.concatenate([old_ts[keep], new_ts])
-    order = np.argsort(ts, kind="stable")
-    cols = {c: np.concatenate([old_cols[c][keep], new_cols[c]])[order] for c in old_cols}
-    return _bars_table(ts[order], cols), added, replaced
-
-
-def _bars_table(ts: np.ndarray, cols: dict[str, np.ndarray]) -> pa.Table:
-    arrays = [pa.array(ts, pa.int64()).cast(BAR_SCHEMA.field("timestamp").type)]
-    arrays += [pa.array(cols[c], pa.float64()) for c in BAR_COLUMNS[1:]]
-    return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
-
-
-def _instruments_table(specs: dict[str, InstrumentSpec]) -> pa.Table:
-    rows = [specs[s].to_dict() for s in sorted(specs)]
-    return pa.Table.from_pylist(rows, schema=INSTRUMENT_SCHEMA)
-
-
 def _check_same_instrument(stored: InstrumentSpec, requested: InstrumentSpec) -> None:
     """Refuse to silently redefine an instrument (price precision may grow, see import)."""
     for name in ("venue", "asset_class", "currency", "size_precision"):
@@ -554,39 +460,3 @@ def _check_same_instrument(stored: InstrumentSpec, requested: InstrumentSpec) ->
                 f"{stored.symbol} is stored with {name} {was!r}, not {now!r}: import it with "
                 f"{name}={was!r}, or under another symbol"
             )
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` and fsync it, so a rename afterwards is durable."""
-    with path.open("wb") as f:
-        # zstd without dictionaries: prices rarely repeat, so this is smaller and faster.
-        pq.write_table(
-            table, f, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_SIZE
-        )
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - directories cannot be fsynced on Windows
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _link_or_copy(source: Path, backup: Path) -> None:
-    try:
-        os.link(source, backup)  # the old bytes stay reachable after os.replace
-    except OSError:  # pragma: no cover - filesystems without hard links
-        shutil.copy2(source, backup)
-
-
-def _make_dirs(directory: Path, created: list[Path]) -> None:
-    """``mkdir -p``, remembering which directories were new (outermost first)."""
-    missing = [d for d in (directory, *directory.parents) if not d.exists()]
-    for d in reversed(missing):
-        d.mkdir()
-        created.append(d)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -35,11 +35,9 @@ from pydantic import (
 )
 
 from research_lib.errors import ConfigError, ResearchError, did_you_mean
+from research_lib.model.defaults import DEFAULT_TRADE_SIZE
+from research_lib.model.params import read_value, write_value
 
-if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.model.run import BacktestResult
-
-DEFAULT_TRADE_SIZE = 100  # what the runner uses when a config gives none
 DEFAULT_DATA = "catalog"
 
 
@@ -206,22 +204,26 @@ class RunConfig:
     backtest: BacktestSection = field(default_factory=BacktestSection)
     source_file: str | None = None
 
-    def run(self, **overrides: Any) -> BacktestResult:
-        """Run the backtest with :func:`research_lib.engine.runner.run_backtest`.
+    def arguments(self, **overrides: Any) -> dict[str, Any]:
+        """The keyword arguments of :func:`research_lib.workflows.record.run_backtest` that run
+        this config (:func:`~research_lib.workflows.record.run_from_config` runs it).
 
         ``overrides`` (None values are ignored) replace the ``backtest:`` settings (``symbol``,
         ``start``, ``end``, ``starting_balance``, ``data``); ``params={...}`` replaces config
         values; anything else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
         ``verbose``...) is passed to ``run_backtest`` as is.
         """
-        from research_lib.engine.runner import run_backtest
-
         params = {**self.params, **(overrides.pop("params", None) or {})}
         settings = {
             key: value for key, value in self.backtest.model_dump().items() if value is not None
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
-        return run_backtest(self.strategy_path, params, config_path=self.config_path, **settings)
+        return {
+            "strategy": self.strategy_path,
+            "params": params,
+            "config_path": self.config_path,
+            **settings,
+        }
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -431,10 +433,7 @@ def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise ConfigError(f"--param expects key=value, got {item!r}")
-        try:
-            values[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--param {key}: cannot read value {text!r}") from exc
+        values[key] = read_value(text, f"--param {key}") if text.strip() else None
         if values[key] is None:
             raise ConfigError(f"--param {key} has no value, expected {key}=VALUE")
     return values
@@ -450,7 +449,7 @@ def template(name: str) -> str:
     rows = []
     for p in params:
         default = DEFAULT_TRADE_SIZE if p.name == "trade_size" and p.default is None else p.default
-        value = f"  {p.name}: {_scalar(default)}"
+        value = f"  {p.name}: {write_value(default)}"
         note = f"{p.type}, {p.bounds}" + (f": {p.help.replace('`', '')}" if p.help else "")
         rows.append(f"{value:<34}# {note}")
     body = "\n".join(rows)
@@ -475,8 +474,3 @@ backtest:
   end: "2024-01-31"
   starting_balance: 100000
 """
-
-
-def _scalar(value: Any) -> str:
-    """``value`` as a YAML flow scalar."""
-    return yaml.safe_dump([value], default_flow_style=True).strip()[1:-1]

@@ -59,3 +59,9 @@ def bars_fingerprint(bars: pd.DataFrame) -> str:
     for column in BAR_COLUMNS[1:]:
         digest.update(np.ascontiguousarray(bars[column], dtype="<f8").tobytes())
     return digest.hexdigest()
+
+
+def to_utc(value: pd.Timestamp | pd.DatetimeIndex) -> pd.Timestamp | pd.DatetimeIndex:
+    """The one UTC rule: naive times are read as UTC, aware ones are converted to UTC."""
+    zone = value.tzinfo if isinstance(value, pd.Timestamp) else value.tz
+    return value.tz_localize("UTC") if zone is None else value.tz_convert("UTC")

@@ -1,9 +1,14 @@
-"""Strategy parameters as plain data: allowed ranges and the description UIs and tables use."""
+"""Strategy parameters as plain data: allowed ranges, their description, and how parameter
+values typed as text (``-p fast_period=10``, ``--grid x=1,2``) are read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
+
+from research_lib.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,20 @@ class Parameter:
     low: float | None = None
     high: float | None = None
     help: str = ""
+
+
+def read_value(text: str, what: str) -> Any:
+    """A value typed as text, read as YAML: ``10`` int, ``2.5`` float, ``abc`` str, ``[a, b]``
+    a list, ``true`` a bool; raises :class:`ConfigError` naming ``what`` if it cannot be read.
+
+    The one reader for ``--param``, ``--grid`` and ``notebook run -p`` values.
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: cannot read value {text!r}") from exc
+
+
+def write_value(value: Any) -> str:
+    """``value`` as a YAML flow scalar, the inverse of :func:`read_value` for templates."""
+    return yaml.safe_dump([value], default_flow_style=True).strip()[1:-1]

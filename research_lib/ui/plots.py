@@ -9,7 +9,7 @@ close time (``timestamp + bar interval``) and each trade marker sits on the bar 
 
 Large results stay light: above ``max_points`` bars (:data:`MAX_PRICE_POINTS`, 20 000) the
 close line and the indicator lines keep the first, last, lowest and highest point of equal
-buckets (M4, :func:`research_lib.store.results.downsample_equity`), and candles are merged into
+buckets (M4, :func:`research_lib.model.series.downsample_equity`), and candles are merged into
 coarser candles of ``k`` consecutive bars (open of the first, high/low over all, close of the
 last) so that at most ``max_points // 4`` are drawn. Trade markers are never thinned. The title
 says when this happened.
@@ -382,7 +382,7 @@ def _naive(times: Any) -> np.ndarray:
 
 
 def _line(series: pd.Series, name: str, color: str, max_points: int, unit: str = "") -> go.Scatter:
-    from research_lib.store.results import downsample_equity
+    from research_lib.model.series import downsample_equity
 
     series = series.dropna()
     if len(series) > max_points:
@@ -497,7 +497,7 @@ def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> 
 
     Takes a :class:`BacktestResult`, a stored run (anything with ``.equity``) or a Series.
     """
-    from research_lib.store.results import downsample_equity
+    from research_lib.model.series import downsample_equity
 
     if isinstance(result_or_equity, pd.Series):
         equity, currency, title = result_or_equity, "", "Equity and drawdown"
@@ -596,7 +596,7 @@ def equity_overlay(
 def equity_overlay_from_store(store: Any, run_ids: list[str], normalize: bool = True) -> go.Figure:
     """:func:`equity_overlay` of stored runs (ids or unique prefixes) from a ``ResultsStore``
     (or a path to one); curves are labelled with 8-character run ids."""
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     return equity_overlay(store.equity(run_ids), normalize=normalize)
@@ -745,7 +745,7 @@ def sweep_heatmap_from_store(
 ) -> go.Figure:
     """:func:`sweep_heatmap` of the completed runs of one sweep in a ``ResultsStore`` (or a
     path)."""
-    from research_lib.store.results import ResultsStore
+    from research_lib.store import ResultsStore
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     runs = store.list(sweep_id=sweep_id, status="completed", limit=None)

@@ -5,8 +5,8 @@ built from the registry's parameter specs (types, defaults, bounds), rebuilt whe
 changes; the data source (catalog or mock), symbol and dates from the catalog; a Run button; a
 status line; a one-line error in red; a metrics table and the price and equity figures.
 
-Runs go through :func:`research_lib.engine.runner.run_backtest` with ``source="notebook"`` and are
-saved to the results store like any other. The panel keeps ``last_result``, ``last_figures``
+Runs go through :func:`research_lib.workflows.record.run_backtest` with ``source="notebook"``
+and are saved to the results store like any other. The panel keeps ``last_result``, ``last_figures``
 and ``last_error`` so notebooks and tests can use what it showed (an ``Output`` widget only
 captures inside a kernel; see :func:`show`).
 """
@@ -78,7 +78,7 @@ class BacktestPanel:
 
     def __init__(self, catalog: Any = None, results: Any = None, strategy: str | None = None):
         from research_lib.data.catalog import Catalog
-        from research_lib.store.results import ResultsStore
+        from research_lib.store import ResultsStore
 
         self.catalog = (
             catalog
@@ -165,7 +165,7 @@ class BacktestPanel:
         mock = self.source.value == "mock"
         self.symbol.disabled = mock
         if mock:
-            from research_lib.engine.runner import DEFAULT_SYMBOL, MOCK_END, MOCK_START
+            from research_lib.model.defaults import DEFAULT_SYMBOL, MOCK_END, MOCK_START
 
             self.start.value = dt.date.fromisoformat(MOCK_START)
             self.end.value = dt.date.fromisoformat(MOCK_END)
@@ -198,8 +198,8 @@ class BacktestPanel:
 
     def run(self) -> BacktestResult | None:
         """Run the backtest as set up; show its metrics and figures, or a one-line error."""
-        from research_lib.engine.runner import run_backtest
         from research_lib.ui.plots import equity_figure, price_figure
+        from research_lib.workflows.record import run_backtest
 
         self.error.value = ""
         self.last_error = self.last_exception = None

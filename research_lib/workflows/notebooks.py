@@ -8,42 +8,35 @@ the notebook records where it ran. A notebook that fails in a cell keeps its out
 recorded as a failed run (unless the failing ``run_backtest`` call already recorded one), and
 raises :class:`NotebookExecutionError` naming the cell and the error in one line.
 
-The path helpers (:func:`project_root`, :func:`results_path`, :func:`catalog_root`) let
-notebooks find the project's data, catalog and results store whether they run from the repo
-root, from ``notebooks/`` (Jupyter, nbmake) or from papermill.
+Paths follow :mod:`research_lib.settings`, so notebooks find the project's catalog and
+results store whether they run from the repo root, from ``notebooks/`` (Jupyter, nbmake) or
+from papermill.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import traceback as tb
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from research_lib.errors import NotebookError, did_you_mean
-
-if TYPE_CHECKING:  # pragma: no cover
-    from research_lib.store.results import ResultsStore
+from research_lib.model.run import RunRecord
+from research_lib.settings import catalog_root, notebooks_dir, path_of, results_path
+from research_lib.store import ResultsStore
 
 __all__ = [
     "NotebookExecutionError",
     "NotebookRun",
-    "catalog_root",
     "default_output",
-    "ensure_demo_sweep",
     "notebook_parameters",
     "notebook_path",
-    "project_root",
-    "results_path",
     "run_notebook",
 ]
 
-NOTEBOOKS_DIR = "notebooks"
 OUTPUT_DIR = "output"
 PARAMETERISED = "03_parameterised_backtest.ipynb"
 DEFAULT_KERNEL = "python3"
@@ -51,56 +44,24 @@ DEFAULT_KERNEL = "python3"
 RECORDING_PARAMETERS = ("source", "notebook_path", "results", "catalog")
 # The kernel's own log (not cell output) at ERROR: no start-up notices on the terminal.
 QUIET_KERNEL = ("--IPKernelApp.log_level=ERROR",)
+# Notebook parameters recorded as a failed run's settings.
+SETTINGS = ("data", "symbol", "start", "end", "catalog")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # -- where things are ---------------------------------------------------------------------
 
 
-def project_root(start: str | Path | None = None) -> Path:
-    """The folder holding ``pyproject.toml``, searched upwards from ``start`` (the cwd).
-
-    Falls back to the checkout research_lib was imported from, then to ``start`` itself.
-    """
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    package_checkout = Path(__file__).resolve().parents[2]
-    if (package_checkout / "pyproject.toml").is_file():
-        return package_checkout
-    return here  # pragma: no cover - research_lib installed outside any project
-
-
-def results_path(path: str | Path | None = None) -> Path:
-    """``path``, else ``$RESEARCH_LIB_RESULTS``, else ``<project root>/results/results.duckdb``.
-
-    Unlike ``ResultsStore(None)`` (relative to the cwd), the fallback does not depend on the
-    folder a notebook runs from.
-    """
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("RESEARCH_LIB_RESULTS")
-    return Path(env) if env else project_root() / "results" / "results.duckdb"
-
-
-def catalog_root(path: str | Path | None = None) -> Path:
-    """``path``, else ``$RESEARCH_LIB_CATALOG``, else ``<project root>/parquet_catalog``."""
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("RESEARCH_LIB_CATALOG")
-    return Path(env) if env else project_root() / "parquet_catalog"
-
-
 def notebook_path(name: str = PARAMETERISED) -> Path:
-    """A notebook of the project's ``notebooks/`` folder."""
-    return project_root() / NOTEBOOKS_DIR / name
+    """A notebook of the project's notebooks folder
+    (:func:`research_lib.settings.notebooks_dir`)."""
+    return notebooks_dir() / name
 
 
 def default_output(notebook: str | Path) -> Path:
-    """``notebooks/output/<stem>-<UTC timestamp>.ipynb`` under the project root (gitignored)."""
+    """``<notebooks folder>/output/<stem>-<UTC timestamp>.ipynb`` (gitignored)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return project_root() / NOTEBOOKS_DIR / OUTPUT_DIR / f"{Path(notebook).stem}-{stamp}.ipynb"
+    return notebooks_dir() / OUTPUT_DIR / f"{Path(notebook).stem}-{stamp}.ipynb"
 
 
 # -- executing ----------------------------------------------------------------------------
@@ -183,13 +144,13 @@ def run_notebook(
             f"{path.name} has no parameter '{unknown[0]}';{did_you_mean(unknown[0], declared)} "
             f"its parameters: {', '.join(declared)}"
         )
-    store_path = results_path(_path_of(results if results is not None else params.get("results")))
+    store_path = results_path(path_of(results if results is not None else params.get("results")))
     store_path = store_path.resolve()
     filled = {
         "source": "papermill",
         "notebook_path": str(output),
         "results": str(store_path),
-        "catalog": str(catalog_root(_path_of(catalog)).resolve()),
+        "catalog": str(catalog_root(path_of(catalog)).resolve()),
     }
     for key in RECORDING_PARAMETERS:
         if key in declared and params.get(key) is None:
@@ -241,34 +202,28 @@ def _failed(
     exc: Any,
 ) -> NotebookExecutionError:
     """Record the failed execution (unless the notebook already did) and build the error."""
-    from research_lib.store.results import ResultsStore
-
-    store = ResultsStore(store_path)
     run_ids = _recorded_runs(store_path, output, started_at)
-    failed = [rid for rid in run_ids if store.get(rid).status == "failed"]
+    failed = _recorded_runs(store_path, output, started_at, status="failed")
     first_line = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
     error = f"{exc.ename}: {_one_line(str(exc.evalue))}"
     where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
     if not failed:
-        context = {
-            "run_id": str(uuid.uuid4()),
-            "strategy": params.get("strategy"),
-            "params": params.get("params") if isinstance(params.get("params"), dict) else {},
-            "settings": {
-                key: params.get(key) for key in ("data", "symbol", "start", "end", "catalog")
-            },
-            "source": params.get("source") or "papermill",
-            "tags": params.get("tags") or [],
-            "sweep_id": params.get("sweep_id"),
-            "notebook_path": str(output),
-            "duration_seconds": time.perf_counter() - started,
-        }
         trace = _ANSI.sub("", "\n".join(exc.traceback or []))
-        store.save_failure_or_keep(
-            context, f"{error} (in {where} of {path.name})", trace or tb.format_exc()
+        record = RunRecord.failed(
+            f"{error} (in {where} of {path.name})",
+            trace or tb.format_exc(),
+            strategy=params.get("strategy"),
+            config=params.get("params") if isinstance(params.get("params"), dict) else {},
+            settings={key: params.get(key) for key in SETTINGS},
+            source=params.get("source") or "papermill",
+            tags=params.get("tags") or [],
+            sweep_id=params.get("sweep_id"),
+            notebook_path=str(output),
+            duration_seconds=time.perf_counter() - started,
         )
-        run_ids.append(context["run_id"])
-        failed = [context["run_id"]]
+        ResultsStore(store_path).save_failure_or_keep(record)
+        run_ids.append(record.id)
+        failed = [record.id]
     message = (
         f"{path.name} failed in {where} `{_clip(first_line)}`: {error} "
         f"(run {failed[-1][:8]} recorded as failed; output kept in {output})"
@@ -276,14 +231,19 @@ def _failed(
     return NotebookExecutionError(message, output, run_ids)
 
 
-def _recorded_runs(store_path: Path, output: Path, since: datetime) -> list[str]:
-    """Ids of the runs stored since ``since`` whose notebook path is ``output``, oldest first."""
-    from research_lib.store.results import ResultsStore
-
-    store = ResultsStore(store_path)
-    recent = store.list(since=since.replace(microsecond=0), order_by="created_at", limit=None)
-    ids = [rid for rid in reversed(recent["id"].tolist())]
-    return [rid for rid in ids if store.get(rid).run.get("notebook_path") == str(output)]
+def _recorded_runs(
+    store_path: Path, output: Path, since: datetime, status: str | None = None
+) -> list[str]:
+    """Ids of the runs (of ``status``, if given) stored since ``since`` whose notebook path is
+    ``output``, oldest first: one query."""
+    recent = ResultsStore(store_path).list(
+        since=since.replace(microsecond=0),
+        notebook_path=str(output),
+        status=status,
+        order_by="created_at",
+        limit=None,
+    )
+    return list(reversed(recent["id"].tolist()))
 
 
 def _kernel_of(notebook: Any) -> str:
@@ -301,13 +261,6 @@ def _existing(path: str | Path) -> Path:
     return path.resolve()
 
 
-def _path_of(value: Any) -> Any:
-    """A ``ResultsStore``'s ``.path`` or a ``Catalog``'s ``.root``; a path or None as is."""
-    if value is None or isinstance(value, (str, Path)):
-        return value
-    return getattr(value, "path", getattr(value, "root", value))
-
-
 def _plain(value: Any) -> Any:
     """Parameter values papermill can write as Python literals (paths become text)."""
     if isinstance(value, Path):
@@ -323,30 +276,3 @@ def _one_line(text: str) -> str:
 
 def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-# -- demo data for the notebooks ----------------------------------------------------------
-
-
-def ensure_demo_sweep(results: ResultsStore | str | Path | None = None) -> str:
-    """The newest sweep in the store that varies two parameters (so it has a heatmap), after
-    running a small one if there is none: SMA crossover, fast 5/10 x slow 20/40, on three days
-    of mock bars (a few seconds)."""
-    from research_lib.store.results import ResultsStore
-    from research_lib.workflows.sweep import latest_sweep_id, sweep
-
-    store = results if isinstance(results, ResultsStore) else ResultsStore(results_path(results))
-    found = latest_sweep_id(store, min_params=2)
-    if found is not None:
-        return found
-    done = sweep(
-        "sma_crossover",
-        {"fast_period": [5, 10], "slow_period": [20, 40]},
-        start="2024-01-02",
-        end="2024-01-04",
-        data="mock",
-        results=store,
-        progress=False,
-        tags=["demo"],
-    )
-    return done.sweep_id

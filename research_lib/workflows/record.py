@@ -1,0 +1,125 @@
+"""Run a backtest and record it: the one place that saves runs.
+
+:func:`run_backtest` runs one backtest on the engine (:mod:`research_lib.engine.runner`)
+and hands every run, completed or failed, to the results store unless ``save=False``. A run
+that raises is recorded as failed (:meth:`RunRecord.failed`) and the error is raised again.
+When the store cannot be written the run is kept in a pending file
+(:meth:`ResultsStore.save_or_keep`) and ``saved_to`` says where.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from research_lib.engine.runner import EngineOptions, execute, prepare, run_settings
+from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED
+from research_lib.model.run import BacktestResult, RunRecord
+from research_lib.store import ResultsStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from research_lib.engine.run_config import RunConfig
+
+__all__ = ["failure_record", "record_failure", "run_backtest", "run_from_config", "store_of"]
+
+
+def run_backtest(
+    strategy: str = "sma_crossover",
+    params: dict[str, Any] | None = None,
+    *,
+    config_path: str | None = None,
+    data: str | pd.DataFrame = "mock",
+    symbol: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    starting_balance: float = DEFAULT_BALANCE,
+    catalog: Any = None,
+    seed: int = DEFAULT_SEED,
+    save: bool = True,
+    results: Any = None,
+    source: str = "python",
+    tags: list[str] | tuple[str, ...] = (),
+    sweep_id: str | None = None,
+    notebook_path: str | None = None,
+    verbose: bool = False,
+    options: EngineOptions = EngineOptions(),
+) -> BacktestResult:
+    """Run ``strategy`` (a registered name or ``module:Class`` with ``config_path``).
+
+    ``params`` are the strategy's config values (``instrument_id`` and ``bar_type`` come from
+    the data). Saves the run to the results store (``results``: a ``ResultsStore``, a path or
+    None for the default) unless ``save=False``; a run that raises is recorded as failed and
+    the error is raised again. ``options`` change how the engine runs, not what it computes.
+    """
+    started = time.perf_counter()
+    record = RunRecord(
+        id=str(uuid.uuid4()),
+        source=source,
+        tags=tuple(tags),
+        sweep_id=sweep_id,
+        notebook_path=notebook_path,
+        strategy=strategy,
+        config=dict(params or {}),
+        settings=run_settings(data, symbol, start, end, starting_balance, seed, catalog),
+    )
+    try:
+        setup = prepare(
+            strategy, record.config or {}, config_path=config_path, data=data, symbol=symbol,
+            start=start, end=end, catalog=catalog, seed=seed,
+        )  # fmt: skip
+        record = setup.describe(record)
+        result = execute(
+            setup, record, float(starting_balance), started=started, verbose=verbose,
+            options=options,
+        )  # fmt: skip
+    except Exception as exc:
+        if save:
+            failed = failure_record(record, exc, time.perf_counter() - started)
+            store_of(results).save_failure_or_keep(failed)
+        raise
+    if not save:
+        return result
+    return replace(result, saved_to=store_of(results).save_or_keep(result))
+
+
+def run_from_config(run_config: RunConfig, **overrides: Any) -> BacktestResult:
+    """Run a YAML run config (:meth:`RunConfig.arguments` says how ``overrides`` apply)."""
+    return run_backtest(**run_config.arguments(**overrides))
+
+
+def failure_record(record: RunRecord, exc: BaseException, duration: float) -> RunRecord:
+    """The failed record of the run ``record`` describes, which raised ``exc``.
+
+    Call it while handling ``exc``: the traceback is the one being handled.
+    """
+    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return RunRecord.failed(
+        error,
+        traceback.format_exc(),
+        id=record.id,
+        strategy=record.strategy,
+        strategy_path=record.strategy_path,
+        config_path=record.config_path,
+        config=record.config,
+        settings=record.settings,
+        source=record.source,
+        tags=record.tags,
+        sweep_id=record.sweep_id,
+        notebook_path=record.notebook_path,
+        duration_seconds=duration,
+    )
+
+
+def record_failure(results: Any, record: RunRecord) -> str:
+    """Store a failed run, or keep it pending; returns where it went."""
+    return store_of(results).save_failure_or_keep(record)
+
+
+def store_of(results: Any) -> ResultsStore:
+    """``results`` as a :class:`ResultsStore` (a store, a path, or None for the default)."""
+    return results if isinstance(results, ResultsStore) else ResultsStore(results)
