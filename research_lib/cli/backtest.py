@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from research_lib.cli.app import cli, console, group, options
+from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED, DEFAULT_TRADE_SIZE
 
 backtest_group = group("backtest", "Run backtests and work with the stored results.")
 
@@ -17,7 +18,9 @@ param_option = click.option(
     metavar="KEY=VALUE",
     help="Strategy parameter, repeatable: -p lookback_period=30 -p num_std_dev=2.5",
 )
-seed_option = click.option("--seed", default=42, show_default=True, help="Seed for --data mock.")
+seed_option = click.option(
+    "--seed", default=DEFAULT_SEED, show_default=True, help="Seed for --data mock."
+)
 tag_option = click.option(
     "--tag", "tags", multiple=True, help="Label stored with the run (repeatable)."
 )
@@ -64,10 +67,12 @@ def _pct(value: float | None) -> str:
 
 
 @cli.command("run-simple")
-@click.option("--seed", default=42, show_default=True, help="Seed of the mock bars.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, help="Seed of the mock bars.")
 @click.option("--fast", default=10, show_default=True, help="Fast SMA period.")
 @click.option("--slow", default=20, show_default=True, help="Slow SMA period.")
-@click.option("--trade-size", default=100, show_default=True, help="Shares per trade.")
+@click.option(
+    "--trade-size", default=DEFAULT_TRADE_SIZE, show_default=True, help="Shares per trade."
+)
 def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
     """SMA crossover on seeded mock 1-minute bars (January 2024); prints the summary.
 
@@ -108,9 +113,9 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
 )
 @click.option("--fast", type=int, help="SMA: fast period (same as --param fast_period=N).")
 @click.option("--slow", type=int, help="SMA: slow period.")
-@click.option("--trade-size", type=float, help="Units per trade (default 100).")
+@click.option("--trade-size", type=float, help=f"Units per trade (default {DEFAULT_TRADE_SIZE}).")
 @param_option
-@click.option("--starting-balance", default=100_000.0, show_default=True, type=float)
+@click.option("--starting-balance", default=DEFAULT_BALANCE, show_default=True, type=float)
 @seed_option
 @tag_option
 def backtest_run(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from research_lib.cli.app import console, group, options
+from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_SYMBOL, MOCK_END
 
 data_group = group("data", "Generate sample bars, import CSV files and browse the catalog.")
 
@@ -19,9 +20,11 @@ def open_catalog():
 
 
 @data_group.command("generate")
-@click.option("--symbol", default="AAPL", show_default=True, help="Used in the default file name.")
+@click.option(
+    "--symbol", default=DEFAULT_SYMBOL, show_default=True, help="Used in the default file name."
+)
 @click.option("--start", default="2024-01-01", show_default=True)
-@click.option("--end", default="2024-01-31", show_default=True, help="Inclusive.")
+@click.option("--end", default=MOCK_END, show_default=True, help="Inclusive.")
 @click.option("--freq", default="1min", show_default=True, help="Bar interval (pandas alias).")
 @click.option(
     "--session",
@@ -30,7 +33,7 @@ def open_catalog():
     show_default=True,
     help="nasdaq: weekdays 09:30-16:00 New York; 24x7: around the clock.",
 )
-@click.option("--seed", default=42, show_default=True)
+@click.option("--seed", default=DEFAULT_SEED, show_default=True)
 @click.option("--start-price", default=100.0, show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="CSV path.")
 def generate(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from research_lib.model.defaults import DEFAULT_SEED, MOCK_END
+
 SESSIONS = {
     # name: (timezone, open, close) -- bars start at open, the last one starts a bar before close
     "nasdaq": ("America/New_York", "09:30", "16:00"),
@@ -64,7 +66,7 @@ def exchange_holidays(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeInde
 
 def random_walk_bars(
     timestamps: pd.DatetimeIndex,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     start_price: float = 100.0,
     volatility: float = 0.001,
     drift: float = 0.0,
@@ -105,10 +107,10 @@ def random_walk_bars(
 
 def generate_bars(
     start: str | pd.Timestamp = "2024-01-01",
-    end: str | pd.Timestamp = "2024-01-31",
+    end: str | pd.Timestamp = MOCK_END,
     freq: str = "1min",
     session: str = "nasdaq",
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     start_price: float = 100.0,
     volatility: float = 0.001,
 ) -> pd.DataFrame:
@@ -119,7 +121,7 @@ def generate_bars(
 
 def mock_bars(
     n_bars: int = 5_000,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     start: str = "2024-01-02 14:30",
     freq: str = "1min",
     start_price: float = 100.0,

@@ -34,9 +34,11 @@ from pydantic import (
     model_validator,
 )
 
+from research_lib.data.instruments import validate_symbol
 from research_lib.errors import ConfigError, ResearchError, did_you_mean
 from research_lib.model.defaults import DEFAULT_TRADE_SIZE
 from research_lib.model.params import read_value, write_value
+from research_lib.strategies import registry
 
 DEFAULT_DATA = "catalog"
 
@@ -138,8 +140,6 @@ class BacktestSection(BaseModel):
     @classmethod
     def _safe_symbol(cls, value: str | None) -> str | None:
         if value is not None:
-            from research_lib.data.instruments import validate_symbol
-
             try:
                 validate_symbol(value)
             except ResearchError as exc:
@@ -178,10 +178,8 @@ class RunConfigFile(BaseModel):
     @classmethod
     def _import_path(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            from research_lib.strategies.registry import check_path_form
-
             try:
-                check_path_form(value, info.field_name)
+                registry.check_path_form(value, info.field_name)
             except ConfigError as exc:
                 raise ValueError(str(exc).removeprefix(f"{info.field_name} ")) from exc
         return value
@@ -251,9 +249,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         raise RunConfigError(file, problems)
     strategy_path, config_path = paths
-    from research_lib.strategies.registry import find_by_path
-
-    info = find_by_path(strategy_path)
+    info = registry.find_by_path(strategy_path)
     return RunConfig(
         strategy_path=strategy_path,
         config_path=config_path,
@@ -338,8 +334,6 @@ def _strategy_paths(
     problems: list[Problem],
 ) -> tuple[str, str] | None:
     """(strategy_path, config_path) named by the file, importable; else add problems."""
-    from research_lib.strategies import registry
-
     name, strategy_path, config_path = (
         data.get(key) if key not in bad_keys else None
         for key in ("strategy", "strategy_path", "config_path")
@@ -393,8 +387,6 @@ def _config_problems(
     lines: dict[tuple[str, ...], int],
 ) -> list[Problem]:
     """Problems of the ``config:`` values, found by the strategy's config class itself."""
-    from research_lib.strategies.registry import config_problems
-
     symbol = backtest.get("symbol") if isinstance(backtest, dict) else None
     instrument_id = values.get("instrument_id")
     if not isinstance(instrument_id, str):
@@ -410,7 +402,7 @@ def _config_problems(
         "trade_size": DEFAULT_TRADE_SIZE,
     }
     try:
-        found = config_problems(config_path, values, defaults=wiring)
+        found = registry.config_problems(config_path, values, defaults=wiring)
     except ConfigError as exc:
         return [Problem("config_path", str(exc), _line(lines, "config_path"))]
     return [
@@ -442,9 +434,7 @@ def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 def template(name: str) -> str:
     """A commented YAML run config for the registered strategy ``name`` that validates and
     runs as written (on mock data); ``research-lib strategy create`` writes it."""
-    from research_lib.strategies.registry import get
-
-    info = get(name)
+    info = registry.get(name)
     params = info.parameters()
     rows = []
     for p in params:

@@ -12,6 +12,7 @@ Nautilus itself is imported only when an engine is built.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import version
@@ -225,8 +226,11 @@ def execute(
         engine.add_strategy(
             create(setup.strategy_path, {**setup.values, **quiet}, setup.config_path)
         )
-        _feed(engine, market, options.chunk_bars)
-        engine.end()
+        with warnings.catch_warnings():
+            # Nautilus 1.231 calls the deprecated Timestamp.utcnow (pandas 3) in run and end.
+            warnings.filterwarnings("ignore", message=r".*Timestamp\.utcnow is deprecated")
+            _feed(engine, market, options.chunk_bars)
+            engine.end()
         outcome = _extract(engine, venue, currency, market, starting_balance)
     finally:
         engine.dispose()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from research_lib.model.bars import to_utc
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_STATISTICS
 
 TRADE_COLUMNS = [
@@ -52,7 +53,7 @@ def lenient_timestamp(value: Any) -> pd.Timestamp | None:
         return None
     if pd.isna(ts):
         return None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return to_utc(ts)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from research_lib.model.bars import to_utc
 from research_lib.model.run import (
     TRADE_COLUMNS,
     BacktestResult,
@@ -172,7 +173,7 @@ def equity_table(run_id: str, equity: pd.Series | None) -> pa.Table:
     if equity is None or len(equity) == 0:
         return EQUITY_SCHEMA.empty_table()
     index = pd.DatetimeIndex(equity.index)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    index = to_utc(index)
     return pa.table(
         {
             "run_id": pa.array([run_id] * len(equity), pa.string()),
