@@ -65,6 +65,13 @@ class NotebookError(ResearchError):
     """Raised when a notebook cannot be executed or fails in a cell."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty
+    (``one_line(RuntimeError("boom\\nmore")) == "boom"``)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" did you mean 'x'?"`` for the closest choice, or an empty string."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -17,8 +17,12 @@ from factories import make_bars
 
 from research_lib.errors import ConfigError, ResearchError
 from research_lib.model.bars import bar_interval
+from research_lib.model.metrics import METRICS
 from research_lib.model.run import BacktestResult, RunRecord
 from research_lib.store import ResultsStore
+from research_lib.strategies import indicators, registry
+from research_lib.strategies.indicators import IndicatorSpec
+from research_lib.strategies.registry import StrategyInfo
 from research_lib.ui import plots
 from research_lib.workflows.record import run_backtest
 
@@ -132,10 +136,10 @@ def test_bands_use_the_population_std_of_the_close():
 
 def test_rsi_matches_hand_computed_values():
     # alpha = 2/3: after +1 the average loss is 0 (RSI 100); after -1, gain 2/9 and loss 2/3.
-    values = plots.rsi(pd.Series([1.0, 2.0, 1.0]), 2).tolist()
+    values = indicators.rsi(pd.Series([1.0, 2.0, 1.0]), 2).tolist()
     assert math.isnan(values[0])
     assert values[1:] == [100.0, pytest.approx(25.0)]
-    assert plots.rsi(pd.Series([5.0, 5.0, 5.0]), 1).tolist() == [100.0, 100.0, 100.0]
+    assert indicators.rsi(pd.Series([5.0, 5.0, 5.0]), 1).tolist() == [100.0, 100.0, 100.0]
 
 
 def test_rsi_matches_nautilus_relative_strength_index(runs):
@@ -159,12 +163,43 @@ def test_unregistered_strategies_have_no_indicators():
     assert [t.type for t in fig.data] == ["candlestick"]
 
 
-def test_register_indicators_adds_a_strategy(monkeypatch):
-    monkeypatch.setitem(plots.INDICATORS, "custom", plots.INDICATORS["sma_crossover"])
-    result = make_result([1, 2, 3], strategy="custom", config={"fast_period": 1, "slow_period": 2})
-    assert list(plots.indicator_frame(result).columns) == ["fast_sma", "slow_sma"]
-    spec = plots.register_indicators("custom", plots.INDICATORS["momentum"])
-    assert plots.INDICATORS["custom"] is spec
+def test_indicators_come_from_the_spec_a_strategy_is_registered_with(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    sma_config = registry.get("sma_crossover").config_path
+    spec = IndicatorSpec(
+        compute=lambda close, p: pd.DataFrame({"mid": close.rolling(int(p["n"])).mean()}),
+        labels=lambda p: {"mid": f"mid {p['n']}"},
+        styles={"mid": "middle"},
+    )
+    registry.register(StrategyInfo("custom", "Custom.", "x.custom:S", sma_config, indicators=spec))
+    result = make_result([1, 2, 3], strategy="custom", config={"n": 2})
+    assert plots.indicator_spec(result) is spec
+    assert plots.indicator_frame(result)["mid"].tolist()[1:] == [1.5, 2.5]
+    assert plots.strategy_params(result) == {"fast_period": 10, "slow_period": 20, "n": 2}
+    mid = by_name(plots.price_figure(result))["mid 2"]
+    assert mid.line.color == plots.COLORS["middle"]
+    # a run naming its strategy by path finds the registered spec too
+    assert plots.indicator_spec(make_result([1, 2, 3], strategy="x.custom:S")) is spec
+    # the built-in specs are the registry's, reached by name or alias
+    sma = make_result([1, 2, 3], strategy="sma", config={"fast_period": 1, "slow_period": 2})
+    assert plots.indicator_spec(sma) is indicators.SMA_CROSSOVER
+    assert list(plots.indicator_frame(sma).columns) == ["fast_sma", "slow_sma"]
+    # a strategy registered without a spec draws none
+    registry.register(StrategyInfo("plain", "Plain.", "x.plain:S", sma_config))
+    plain = make_result([1, 2, 3], strategy="plain")
+    assert plots.indicator_spec(plain) is None and plots.indicator_frame(plain).empty
+    assert [t.type for t in plots.price_figure(plain).data] == ["candlestick"]
+
+
+def test_indicator_styles_map_to_colours(runs):
+    traces = by_name(plots.price_figure(runs["mean_reversion"]))
+    assert traces["mean 20"].line.color == plots.COLORS["middle"]
+    assert traces["+2 std"].line.color == traces["-2 std"].line.color == plots.COLORS["band"]
+    traces = by_name(plots.price_figure(runs["sma_crossover"]))
+    assert traces["SMA 10"].line.color == plots.COLORS["fast"]
+    assert traces["SMA 20"].line.color == plots.COLORS["slow"]
+    rsi_line = by_name(plots.price_figure(runs["momentum"]))["RSI 14"].line
+    assert rsi_line.color == plots.COLORS["rsi"]
 
 
 # -- price -----------------------------------------------------------------------------------
@@ -381,6 +416,25 @@ def test_metric_bars_show_one_metric_per_run():
     )
     with pytest.raises(ConfigError, match="did you mean 'sharpe'"):
         plots.metric_bars(runs, "sharp")
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_metric_labels_and_formats_come_from_the_metrics_table(name):
+    known = METRICS[name]
+    runs = pd.DataFrame({"id": ["a", "b"], name: [1.0, 2.0]})
+    fig = plots.metric_bars(runs, name)
+    assert fig.layout.yaxis.title.text == known.label
+    assert f"%{{y:{known.d3}}}" in fig.data[0].hovertemplate
+    assert fig.layout.yaxis.tickformat == (None if known.fmt.endswith("d") else known.d3)
+    grid = pd.DataFrame({"a": [1, 2], "b": [1, 1], name: [1.0, 2.0]})
+    heat = plots.sweep_heatmap(grid, "a", "b", name).data[0]
+    assert heat.colorbar.title.text == known.label
+    assert f"%{{z:{known.d3}}}" in heat.hovertemplate
+
+
+def test_unknown_metrics_are_labelled_by_name_with_three_decimals():
+    fig = plots.metric_bars(pd.DataFrame({"score": [1.0]}), "score")
+    assert fig.layout.yaxis.title.text == "score" and fig.layout.yaxis.tickformat == ".3f"
 
 
 def sweep_runs(config_as_text: bool = True) -> pd.DataFrame:

@@ -3,12 +3,17 @@ classes, and building strategies (built-in and a user's own) through Nautilus's 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from research_lib.errors import ConfigError, UnknownStrategyError
-from research_lib.strategies import registry
+from research_lib.strategies import indicators, registry
 from research_lib.strategies.base import ConfigProblems
 from research_lib.strategies.registry import Range, StrategyInfo
 
@@ -182,6 +187,8 @@ def test_a_user_strategy_outside_the_package(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     registry.register(info)
     assert registry.get("breakout") is info
+    assert info.indicators is None  # a user's strategy draws no indicators unless given a spec
+    assert registry.find("breakout") is registry.find("x:Y", "breakout:Breakout") is info
     params = info.parameters()
     assert [p.name for p in params] == ["lookback", "trade_size"]
     assert params[0].bounds == ">= 2"
@@ -197,3 +204,100 @@ def test_jsonable_turns_values_into_json_types():
         "c": None,
         "d": "x",
     }
+
+
+# -- indicator specs ------------------------------------------------------------------------
+
+CLOSES = pd.Series(
+    100 + np.cumsum(np.random.default_rng(3).normal(0, 1, 300)),
+    index=pd.date_range("2024-01-02 14:31", periods=300, freq="1min", tz="UTC"),
+)
+
+
+def defaults(name: str) -> dict:
+    return {p.name: p.default for p in registry.get(name).parameters() if p.default is not None}
+
+
+def warm(values: np.ndarray, period: int) -> np.ndarray:
+    """``values`` after the first ``period - 1``, which must be NaN (the indicator is cold)."""
+    assert np.isnan(values[: period - 1]).all()
+    return values[period - 1 :]
+
+
+def test_every_built_in_strategy_has_an_indicator_spec():
+    specs = {name: registry.get(name).indicators for name in registry.names()}
+    assert specs == {
+        "sma_crossover": indicators.SMA_CROSSOVER,
+        "mean_reversion": indicators.MEAN_REVERSION,
+        "momentum": indicators.MOMENTUM,
+    }
+    for name, spec in specs.items():
+        frame = spec.compute(CLOSES, defaults(name))
+        assert frame.index.equals(CLOSES.index)
+        assert set(spec.labels(defaults(name))) == set(frame.columns) == set(spec.styles)
+    assert indicators.MOMENTUM.panel == "lower" and indicators.SMA_CROSSOVER.panel == "price"
+    assert indicators.MOMENTUM.levels(defaults("momentum")) == {
+        "oversold": 30.0,
+        "overbought": 70.0,
+    }
+    assert indicators.MEAN_REVERSION.levels(defaults("mean_reversion")) == {}
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(10, 20), (3, 7), (1, 2)])
+def test_sma_spec_matches_numpy_convolution(fast, slow):
+    frame = registry.get("sma").indicators.compute(
+        CLOSES, {"fast_period": fast, "slow_period": slow}
+    )
+    x = CLOSES.to_numpy()
+    for column, n in (("fast_sma", fast), ("slow_sma", slow)):
+        expected = np.convolve(x, np.ones(n) / n, mode="valid")
+        np.testing.assert_allclose(warm(frame[column].to_numpy(), n), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("period", "k"), [(20, 2.0), (5, 1.5), (2, 3.0)])
+def test_band_spec_matches_rolling_mean_and_population_std(period, k):
+    frame = registry.get("mean_reversion").indicators.compute(
+        CLOSES, {"lookback_period": period, "num_std_dev": k}
+    )
+    windows = sliding_window_view(CLOSES.to_numpy(), period)
+    mean, std = windows.mean(axis=1), windows.std(axis=1, ddof=0)
+    np.testing.assert_allclose(warm(frame["middle"].to_numpy(), period), mean, rtol=1e-12)
+    np.testing.assert_allclose(warm(frame["upper"].to_numpy(), period), mean + k * std, rtol=1e-9)
+    np.testing.assert_allclose(warm(frame["lower"].to_numpy(), period), mean - k * std, rtol=1e-9)
+
+
+@pytest.mark.parametrize("period", [14, 5, 2])
+def test_rsi_spec_matches_exponential_averages_of_gains_and_losses(period):
+    frame = registry.get("momentum").indicators.compute(CLOSES, {"rsi_period": period})
+    change = np.diff(CLOSES.to_numpy(), prepend=CLOSES.iloc[0])
+    alpha = 2.0 / (period + 1.0)
+    gain = pd.Series(np.clip(change, 0, None)).ewm(alpha=alpha, adjust=False).mean().to_numpy()
+    loss = pd.Series(np.clip(-change, 0, None)).ewm(alpha=alpha, adjust=False).mean().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(loss == 0, 100.0, 100.0 - 100.0 / (1.0 + gain / loss))
+    np.testing.assert_allclose(
+        warm(frame["rsi"].to_numpy(), period), expected[period - 1 :], rtol=0, atol=1e-9
+    )
+
+
+def test_rsi_spec_matches_nautilus_relative_strength_index():
+    from nautilus_trader.indicators import RelativeStrengthIndex
+
+    indicator = RelativeStrengthIndex(14)
+    expected = []
+    for close in CLOSES:
+        indicator.update_raw(float(close))
+        expected.append(indicator.value * 100 if indicator.initialized else np.nan)
+    ours = registry.get("momentum").indicators.compute(CLOSES, defaults("momentum"))["rsi"]
+    np.testing.assert_allclose(ours.to_numpy(), expected, rtol=0, atol=1e-9)
+
+
+def test_the_registry_and_indicator_specs_need_neither_nautilus_nor_plotly():
+    code = (
+        "import sys; from research_lib.strategies import registry; "
+        "registry.get('momentum').parameters(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'nautilus_trader', 'plotly', 'pandas', 'numpy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

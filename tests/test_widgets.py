@@ -7,15 +7,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import ipywidgets as w
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from factories import make_result
 
 import research_lib.workflows.record as record_module
 from research_lib.data.catalog import Catalog
 from research_lib.data.synthetic import generate_bars, write_csv
+from research_lib.model.metrics import COMPARE_METRICS, METRICS
 from research_lib.store import ResultsStore
 from research_lib.strategies.registry import Parameter
-from research_lib.ui import widgets
+from research_lib.ui import tables, widgets
 from research_lib.ui.widgets import BacktestPanel, parameter_widget
 
 JAN2, JAN4 = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
@@ -210,3 +213,63 @@ def test_display_and_rich_repr(panel, capsys):
     assert "VBox" in capsys.readouterr().out
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+# -- metric tables ----------------------------------------------------------------------------
+
+
+def test_summary_rows_label_and_format_from_the_metrics_table():
+    result = make_result(sharpe=1.5, final_capital=101_000.0, bars=10)
+    rows = tables.summary_rows(result)
+    assert rows == [
+        ("Run", result.run_id[:8]),
+        ("Period", "2024-01-02 14:30 .. 2024-01-02 14:39 UTC"),
+        ("Bars", "10"),
+        ("Trades", "3"),
+        ("Final capital", "101,000.00 USD"),
+        ("Total return", "+1.00%"),
+        ("Sharpe ratio (252 days)", "1.50"),
+        ("Sortino ratio (252 days)", "0.20"),
+        ("Max drawdown", "30.00%"),
+        ("Win rate", "40.0%"),
+        ("Profit factor", "0.50"),
+        ("CAGR (252 days)", "60.00%"),
+    ]
+    full = dict(tables.summary_rows(result, full_id=True, initial_capital=True))
+    assert full["Run"] == result.run_id
+    assert full["Initial capital"] == "100,000.00 USD"
+    assert list(full).index("Initial capital") == list(full).index("Final capital") - 1
+    missing = dict(tables.summary_rows(make_result(sharpe=None)))
+    assert missing["Sharpe ratio (252 days)"] == "—"
+
+
+def test_metric_rows_cells_and_comparisons_of_stored_rows():
+    row = {"initial_capital": 100_000.0, "final_capital": 99_000.0, "total_return": -0.01,
+           "trade_count": 1234, "sharpe": float("nan"), "win_rate": 0.5}  # fmt: skip
+    rows = dict(tables.metric_rows(row))
+    assert list(rows) == [METRICS[name].label for name in COMPARE_METRICS]
+    assert rows["Total return"] == "-1.00%" and rows["Trades"] == "1,234"
+    assert rows["Final capital"] == "99,000.00" and rows["Sharpe ratio (252 days)"] == "—"
+    assert rows["Sortino ratio (252 days)"] == "—"  # absent from the row
+    assert tables.metric_cells(pd.Series(row), ["win_rate", "final_capital"], "EUR") == [
+        "50.0%",
+        "99,000.00 EUR",
+    ]
+    assert tables.metric_cells({}, ["final_capital"], "EUR") == ["—"]
+    assert tables.metric_labels(["sharpe", "score"]) == ["Sharpe ratio (252 days)", "score"]
+    compared = pd.DataFrame(
+        {"aaaaaaaa": [0.05, 3.0], "bbbbbbbb": [None, 12.0]}, index=["total_return", "trade_count"]
+    )
+    assert tables.comparison_rows(compared) == [
+        ("Total return", ["+5.00%", "—"]),
+        ("Trades", ["3", "12"]),
+    ]
+
+
+def test_metrics_table_is_the_summary_rows_and_warnings_in_html():
+    result = make_result()
+    html = widgets.metrics_table(result)
+    assert html.startswith("<table class='research-lib-metrics'>")
+    for label, value in tables.summary_rows(result):
+        assert f">{label}</th><td style='text-align:right'>{value}</td>" in html
+    assert ">Warning</th><td style='text-align:right'>2 orders were refused</td>" in html

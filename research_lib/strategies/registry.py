@@ -22,6 +22,12 @@ from typing import Any
 
 from research_lib.errors import ConfigError, ConfigProblems, UnknownStrategyError, did_you_mean
 from research_lib.model.params import Parameter, Range
+from research_lib.strategies.indicators import (
+    MEAN_REVERSION,
+    MOMENTUM,
+    SMA_CROSSOVER,
+    IndicatorSpec,
+)
 
 # Fields every strategy config has that are not research parameters.
 WIRING_FIELDS = ("instrument_id", "bar_type")
@@ -31,13 +37,18 @@ _NAUTILUS_BASES = ("StrategyConfig", "NautilusConfig", "ActorConfig")
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """A registered strategy: its name, one-line description and import paths."""
+    """A registered strategy: its name, one-line description and import paths.
+
+    ``indicators`` says how the strategy's indicators are recomputed from the closes (for
+    figures): a :class:`~research_lib.strategies.indicators.IndicatorSpec`, or None.
+    """
 
     name: str
     description: str
     strategy_path: str
     config_path: str
     aliases: tuple[str, ...] = field(default=())
+    indicators: IndicatorSpec | None = None
 
     def config_class(self) -> type:
         """The config class (imported on first use)."""
@@ -72,6 +83,7 @@ register(
         strategy_path="research_lib.strategies.sma_crossover:SMACrossover",
         config_path="research_lib.strategies.sma_crossover:SMAConfig",
         aliases=("sma",),
+        indicators=SMA_CROSSOVER,
     )
 )
 register(
@@ -80,6 +92,7 @@ register(
         description="Enter when the close leaves the mean +/- k std bands; exit at the mean.",
         strategy_path="research_lib.strategies.mean_reversion:MeanReversion",
         config_path="research_lib.strategies.mean_reversion:MeanReversionConfig",
+        indicators=MEAN_REVERSION,
     )
 )
 register(
@@ -89,6 +102,7 @@ register(
         "overbought.",
         strategy_path="research_lib.strategies.momentum:Momentum",
         config_path="research_lib.strategies.momentum:MomentumConfig",
+        indicators=MOMENTUM,
     )
 )
 
@@ -120,6 +134,15 @@ def find_by_path(strategy_path: str) -> StrategyInfo | None:
         if info.strategy_path == strategy_path:
             return info
     return None
+
+
+def find(name_or_path: str, strategy_path: str | None = None) -> StrategyInfo | None:
+    """The registered strategy a run names: by name or alias, else by strategy path
+    (``name_or_path`` itself, then ``strategy_path``); None if it is not registered."""
+    key = _ALIASES.get(name_or_path, name_or_path)
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    return find_by_path(name_or_path) or (find_by_path(strategy_path) if strategy_path else None)
 
 
 # -- parameters ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@ changes; the data source (catalog or mock), symbol and dates from the catalog; a
 status line; a one-line error in red; a metrics table and the price and equity figures.
 
 Runs go through :func:`research_lib.workflows.record.run_backtest` with ``source="notebook"``
-and are saved to the results store like any other. The panel keeps ``last_result``, ``last_figures``
-and ``last_error`` so notebooks and tests can use what it showed (an ``Output`` widget only
-captures inside a kernel; see :func:`show`).
+and are saved to the results store like any other. The panel keeps ``last_result``,
+``last_figures`` and ``last_error`` so notebooks and tests can use what it showed (an
+``Output`` widget only captures inside a kernel; see :func:`show`). The metrics table's rows
+are :func:`research_lib.ui.tables.summary_rows`, the same the CLI prints.
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ import ipywidgets as w
 import pandas as pd
 from IPython.display import display
 
-from research_lib.errors import ResearchError
+from research_lib.data.catalog import Catalog
+from research_lib.errors import ResearchError, one_line
+from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE, MOCK_END, MOCK_START
+from research_lib.store import ResultsStore
 from research_lib.strategies import registry
+from research_lib.ui.plots import equity_figure, price_figure
+from research_lib.ui.tables import summary_rows
+from research_lib.workflows import record
 
 if TYPE_CHECKING:
+    from research_lib.model.params import Parameter
     from research_lib.model.run import BacktestResult
-    from research_lib.strategies.registry import Parameter
 
 __all__ = ["BacktestPanel", "metrics_table", "parameter_widget", "show"]
 
@@ -41,12 +48,12 @@ def parameter_widget(param: Parameter) -> w.ValueWidget:
 
     ints: ``BoundedIntText`` when the parameter has a bound, else ``IntText``; floats and
     Decimals: ``BoundedFloatText`` (unbounded sides get +/-1e15). ``trade_size`` has no
-    default in the config and gets the runner's (100). Open bounds (``> 0``) are left to the
-    config's own check, whose message the panel shows.
+    default in the config and gets the runner's (:data:`DEFAULT_TRADE_SIZE`). Open bounds
+    (``> 0``) are left to the config's own check, whose message the panel shows.
     """
     default = param.default
     if default is None and param.name == "trade_size":
-        default = 100
+        default = DEFAULT_TRADE_SIZE
     common = {"description": param.name, "style": DESCRIPTION_WIDTH, "tooltip": param.help}
     low = -BIG if param.low is None else param.low
     high = BIG if param.high is None else param.high
@@ -77,9 +84,6 @@ class BacktestPanel:
     """
 
     def __init__(self, catalog: Any = None, results: Any = None, strategy: str | None = None):
-        from research_lib.data.catalog import Catalog
-        from research_lib.store import ResultsStore
-
         self.catalog = (
             catalog
             if isinstance(catalog, Catalog)
@@ -150,7 +154,7 @@ class BacktestPanel:
         try:
             return self.catalog.symbols()
         except Exception as exc:  # an unreadable catalog must not break the panel
-            self._catalog_problem = _one_line(exc)
+            self._catalog_problem = one_line(exc)
             return pd.DataFrame(columns=["symbol", "bar_spec", "venue", "first", "last", "rows"])
 
     def _build_params(self) -> None:
@@ -165,8 +169,6 @@ class BacktestPanel:
         mock = self.source.value == "mock"
         self.symbol.disabled = mock
         if mock:
-            from research_lib.model.defaults import DEFAULT_SYMBOL, MOCK_END, MOCK_START
-
             self.start.value = dt.date.fromisoformat(MOCK_START)
             self.end.value = dt.date.fromisoformat(MOCK_END)
             if self.symbol.options:
@@ -198,9 +200,6 @@ class BacktestPanel:
 
     def run(self) -> BacktestResult | None:
         """Run the backtest as set up; show its metrics and figures, or a one-line error."""
-        from research_lib.ui.plots import equity_figure, price_figure
-        from research_lib.workflows.record import run_backtest
-
         self.error.value = ""
         self.last_error = self.last_exception = None
         self.status.value = "running…"
@@ -208,7 +207,7 @@ class BacktestPanel:
         started = time.perf_counter()
         catalog = self.source.value == "catalog"
         try:
-            result = run_backtest(
+            result = record.run_backtest(
                 self.strategy.value,
                 self.values(),
                 data=self.source.value,
@@ -236,7 +235,7 @@ class BacktestPanel:
         return result
 
     def _failed(self, exc: Exception, elapsed: float) -> None:
-        message = _one_line(exc)
+        message = one_line(exc)
         if not isinstance(exc, ResearchError):  # a bug, not a user error: name its type
             message = f"{type(exc).__name__}: {message} (details: panel.last_exception)"
         self.last_error, self.last_exception = message, exc
@@ -257,25 +256,9 @@ class BacktestPanel:
 
 
 def metrics_table(result: BacktestResult) -> str:
-    """The run's headline numbers as a small HTML table."""
-    from research_lib.ui.plots import METRIC_FORMATS
-
-    def fmt(value: Any, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
-
-    summary = result.summary()
-    rows = [
-        ("run", result.run_id[:8]),
-        ("period", summary["period"]),
-        ("bars", f"{result.bar_count:,}"),
-        ("trades", f"{result.trade_count:,}"),
-        ("total return", fmt(result.total_return, "+.2%")),
-        ("final capital", f"{result.final_capital:,.2f} {result.currency}"),
-    ]
-    for name, value in result.metrics.items():
-        label, spec = METRIC_FORMATS[name]
-        rows.append((label, fmt(value, spec)))
-    rows += [("warning", text) for text in result.warnings]
+    """The run's headline numbers (:func:`research_lib.ui.tables.summary_rows`) and its
+    warnings as a small HTML table."""
+    rows = summary_rows(result) + [("Warning", text) for text in result.warnings]
     body = "".join(
         f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
         f"<td style='text-align:right'>{html.escape(str(v))}</td></tr>"
@@ -286,11 +269,6 @@ def metrics_table(result: BacktestResult) -> str:
 
 def _iso(value: dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def show(output: w.Output, objects: list[Any]) -> None:
