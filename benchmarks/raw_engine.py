@@ -11,6 +11,7 @@ DataFrame to :class:`RawResult` is therefore what Nautilus itself costs for the 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -126,7 +127,9 @@ def run_raw(
     )
     engine.add_strategy(strategy_cls(config))
     try:
-        engine.run()
+        with warnings.catch_warnings():  # Nautilus 1.231 calls the deprecated Timestamp.utcnow
+            warnings.filterwarnings("ignore", message=r".*Timestamp\.utcnow is deprecated")
+            engine.run()
         account = engine.portfolio.account(venue)
         positions = engine.cache.positions() + engine.cache.position_snapshots()
         analyzer.calculate_statistics(account, positions)

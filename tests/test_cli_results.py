@@ -56,7 +56,7 @@ def test_list_results_table(stored) -> None:
     assert order[0] < order[1] < order[2]  # sharpe 2.5, 0.5, then the failed run (NULL)
     row_a = lines[order[0]]
     assert "sma_crossover" in row_a and "AAPL" in row_a and "+1.00%" in row_a
-    assert "2.500" in row_a and "keep" in row_a
+    assert "2.50" in row_a and "keep" in row_a  # formats: research_lib.model.metrics
     assert "failed" in lines[order[2]]
 
 
@@ -95,7 +95,7 @@ def test_show_completed_run(stored) -> None:
     out = result.output
     assert f"Run {ids['a']}" in out and "completed" in out
     assert "fast_period" in out and "slow_period" in out
-    assert "Sharpe (252d)" in out and "2.500" in out and "101,000.00" in out
+    assert "Sharpe ratio (252 days)" in out and "2.50" in out and "101,000.00" in out
     assert "Trades: 3 (2 long, 1 short; 2 winners, 1 losers), total P&L 125.00" in out
     assert "best  LONG  100 @ 100.00 → 101.00" in out
     assert "worst SHORT 100 @ 101.50 → 102.00" in out
@@ -147,8 +147,8 @@ def test_compare_two_runs(stored) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert ids["a"][:8] in out and ids["b"][:8] in out
-    sharpe = next(line for line in out.splitlines() if "sharpe" in line)
-    assert "2.500" in sharpe and "0.500" in sharpe
+    sharpe = next(line for line in out.splitlines() if "Sharpe ratio" in line)
+    assert "2.50" in sharpe and "0.50" in sharpe
     fast = next(line for line in out.splitlines() if "fast_period" in line)
     assert "10" in fast and "5" in fast
     assert "Configuration differences" in out

@@ -491,6 +491,7 @@ def test_real_lock_from_another_process_is_waited_for(tmp_path: Path) -> None:
     # The save went through only once the other process was about to release its lock.
     assert marker.exists()
     holder.wait(timeout=10)
+    holder.stdout.close()
     assert ResultsStore(path).get(run_id).id == run_id
 
 

@@ -3,6 +3,7 @@ and every config validation rule."""
 
 from __future__ import annotations
 
+import warnings
 from decimal import Decimal
 
 import numpy as np
@@ -59,7 +60,9 @@ def run_fills(name: str, closes: list[float], **params) -> list[tuple[int, str, 
         engine.add_instrument(SPEC.to_nautilus())
         engine.add_data(make_bars(closes))
         engine.add_strategy(registry.create(name, {**WIRING, **params}))
-        engine.run()
+        with warnings.catch_warnings():  # Nautilus 1.231 calls the deprecated Timestamp.utcnow
+            warnings.filterwarnings("ignore", message=r".*Timestamp\.utcnow is deprecated")
+            engine.run()
         fills = engine.trader.generate_order_fills_report()
         if fills.empty:
             return []

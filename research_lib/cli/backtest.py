@@ -6,6 +6,7 @@ import click
 
 from research_lib.cli.app import cli, console, group, options
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED, DEFAULT_TRADE_SIZE
+from research_lib.ui.tables import summary_rows
 
 backtest_group = group("backtest", "Run backtests and work with the stored results.")
 
@@ -30,40 +31,17 @@ def print_summary(result) -> None:
     """The summary table every backtest command ends with."""
     from rich.table import Table
 
-    s = result.summary()
-    table = Table(title=f"{s['strategy']} on {s['symbol']}", show_header=False)
+    table = Table(title=f"{result.strategy} on {result.symbol}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    rows = [
-        ("Run id", s["run_id"]),
-        ("Period", s["period"]),
-        ("Bars", f"{s['bars']:,}"),
-        ("Trades", f"{s['trades']:,}"),
-        ("Initial capital", f"{s['initial_capital']:,.2f} {result.currency}"),
-        ("Final capital", f"{s['final_capital']:,.2f} {result.currency}"),
-        ("Total return", f"{s['total_return']:+.2%}"),
-        ("Max drawdown", _pct(s["max_drawdown"])),
-        ("Sharpe (252d)", _num(s["sharpe"])),
-        ("Sortino (252d)", _num(s["sortino"])),
-        ("Win rate", _pct(s["win_rate"])),
-        ("Profit factor", _num(s["profit_factor"])),
-    ]
-    for label, value in rows:
-        table.add_row(label, str(value))
+    for label, value in summary_rows(result, full_id=True, initial_capital=True):
+        table.add_row(label, value)
     out = console()
     out.print(table)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
     if result.saved_to:
         out.print(f"saved to {result.saved_to}")
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2%}"
 
 
 @cli.command("run-simple")

@@ -19,20 +19,23 @@ import click
 from research_lib.cli.app import cli, console, group, options
 from research_lib.cli.backtest import seed_option, tag_option
 from research_lib.errors import ConfigError, NotebookError
+from research_lib.model.metrics import metric
 from research_lib.model.params import read_value
 from research_lib.settings import project_root
+from research_lib.ui.tables import metric_cells
 
 notebook_group = group("notebook", "Execute notebooks with parameters (papermill).")
 
 LAB_INSTALL = "JupyterLab is not installed: run `uv sync --extra lab`, then `uv run jupyter lab`"
+# The metrics of the sweep ranking table, in order (labels and formats: model.metrics).
 RANKED_METRICS = (
-    ("total_return", "Return", "pct"),
-    ("sharpe", "Sharpe", "num"),
-    ("sortino", "Sortino", "num"),
-    ("max_drawdown", "Max DD", "pct"),
-    ("win_rate", "Win rate", "pct"),
-    ("profit_factor", "PF", "num"),
-    ("trade_count", "Trades", "int"),
+    "total_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "trade_count",
 )
 
 
@@ -216,24 +219,14 @@ def _ranked_table(ranked: Any, params: list[str], sweep_id: str, sort: str) -> A
     table.add_column("#", justify="right")
     for name in params:
         table.add_column(name, justify="right")
-    for _, title, _ in RANKED_METRICS:
-        table.add_column(title, justify="right")
+    for name in RANKED_METRICS:
+        table.add_column(metric(name).header, justify="right")
     table.add_column("Run")
     for _, row in ranked.iterrows():
         cells = [str(row["rank"]), *(str(row[p]) for p in params)]
-        cells += [_cell(row.get(column), kind) for column, _, kind in RANKED_METRICS]
+        cells += metric_cells(row, RANKED_METRICS)
         table.add_row(*cells, str(row["id"])[:8])
     return table
-
-
-def _cell(value: Any, kind: str) -> str:
-    if value is None or value != value:  # None or NaN
-        return "—"
-    if kind == "pct":
-        return f"{value:+.2%}"
-    if kind == "int":
-        return f"{int(value):,}"
-    return f"{value:.3f}"
 
 
 def _label(point: dict[str, Any]) -> str:

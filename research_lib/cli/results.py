@@ -14,6 +14,11 @@ import click
 from research_lib.cli.app import console, options
 from research_lib.cli.backtest import backtest_group
 from research_lib.errors import ResultsError
+from research_lib.model.metrics import metric
+from research_lib.ui.tables import comparison_rows, metric_cells, metric_rows
+
+# The metrics list-results shows for each run, after its trade count.
+LISTED_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate")
 
 
 def _store():
@@ -26,10 +31,6 @@ def _num(value: Any, digits: int = 3) -> str:
     if value is None or value != value:  # None or NaN
         return "—"
     return f"{value:,.{digits}f}"
-
-
-def _pct(value: Any, sign: str = "+") -> str:
-    return "—" if value is None or value != value else f"{value:{sign}.2%}"
 
 
 def _time(value: Any) -> str:
@@ -101,8 +102,8 @@ def list_results(
     table = Table(title=f"{len(runs)} runs in {store.path}", box=box.SIMPLE_HEAD)
     for name in ("id", "created (UTC)", "strategy", "symbol", "status", "trades"):
         table.add_column(name, no_wrap=name in ("id", "created (UTC)"))
-    for name in ("return", "sharpe", "max dd", "win rate"):
-        table.add_column(name, justify="right")
+    for name in LISTED_METRICS:
+        table.add_column(metric(name).header, justify="right")
     if with_tags:
         table.add_column("tags")
     for run in runs.itertuples(index=False):
@@ -114,10 +115,7 @@ def list_results(
             _text(run.symbol),
             status_text,
             _text(run.trade_count if run.status == "completed" else None),
-            _pct(run.total_return),
-            _num(run.sharpe),
-            _pct(run.max_drawdown, ""),
-            _pct(run.win_rate, ""),
+            *metric_cells(run._asdict(), LISTED_METRICS),
             *([_text(run.tags)] if with_tags else []),
         )
     out.print(table)
@@ -171,18 +169,7 @@ def show(run_id: str) -> None:
     metrics = Table(title="Metrics", show_header=False)
     metrics.add_column(style="bold")
     metrics.add_column(justify="right")
-    for label, value in (
-        ("Initial capital", _num(row.get("initial_capital"), 2)),
-        ("Final capital", _num(row.get("final_capital"), 2)),
-        ("Total return", _pct(row.get("total_return"))),
-        ("Trades", _text(row.get("trade_count"))),
-        ("Sharpe (252d)", _num(row.get("sharpe"))),
-        ("Sortino (252d)", _num(row.get("sortino"))),
-        ("Max drawdown", _pct(row.get("max_drawdown"), "")),
-        ("Win rate", _pct(row.get("win_rate"), "")),
-        ("Profit factor", _num(row.get("profit_factor"))),
-        ("CAGR", _pct(row.get("cagr"))),
-    ):
+    for label, value in metric_rows(row, currency=_text(row.get("currency"))):
         metrics.add_row(label, value)
     out.print(metrics)
     summary = run.trades_summary()
@@ -222,10 +209,8 @@ def compare(run_ids: tuple[str, ...]) -> None:
     metrics.add_column("metric", style="bold")
     for label in comparison.metrics.columns:
         metrics.add_column(str(label), justify="right")
-    for name, values in comparison.metrics.iterrows():
-        is_pct = name in ("total_return", "max_drawdown", "win_rate", "cagr")
-        cells = [_pct(v) if is_pct else _num(v, 0 if name == "trade_count" else 3) for v in values]
-        metrics.add_row(str(name), *cells)
+    for label, cells in comparison_rows(comparison.metrics):
+        metrics.add_row(label, *cells)
     out.print(metrics)
     if comparison.config_diff.empty:
         out.print("configurations are identical")

@@ -20,14 +20,20 @@ class Metric:
     """One metric of a run.
 
     ``statistic`` names the Nautilus ``PortfolioAnalyzer`` statistic it is read from (None for
-    the ones the run record computes itself); ``percent`` marks fractions shown as percentages.
+    the ones the run record computes itself); fractions whose ``fmt`` ends in ``%`` are shown
+    as percentages.
     """
 
     name: str
     label: str
     fmt: str
     statistic: str | None = None
-    signed: bool = False
+    short: str = ""  # a column header for tables with a row per run
+
+    @property
+    def header(self) -> str:
+        """The short label, or the label when there is none."""
+        return self.short or self.label
 
     @property
     def percent(self) -> bool:
@@ -55,19 +61,19 @@ class Metric:
 
 # The headline metrics, read from Nautilus's analyzer statistics (stored as columns).
 HEADLINE: tuple[Metric, ...] = (
-    Metric("sharpe", "Sharpe ratio (252 days)", ".2f", "Sharpe Ratio (252 days)"),
-    Metric("sortino", "Sortino ratio (252 days)", ".2f", "Sortino Ratio (252 days)"),
-    Metric("max_drawdown", "Max drawdown", ".2%", "Max Drawdown"),
-    Metric("win_rate", "Win rate", ".1%", "Win Rate"),
-    Metric("profit_factor", "Profit factor", ".2f", "Profit Factor"),
-    Metric("cagr", "CAGR (252 days)", ".2%", "CAGR (252 days)"),
+    Metric("sharpe", "Sharpe ratio (252 days)", ".2f", "Sharpe Ratio (252 days)", "Sharpe"),
+    Metric("sortino", "Sortino ratio (252 days)", ".2f", "Sortino Ratio (252 days)", "Sortino"),
+    Metric("max_drawdown", "Max drawdown", ".2%", "Max Drawdown", "Max DD"),
+    Metric("win_rate", "Win rate", ".1%", "Win Rate", "Win rate"),
+    Metric("profit_factor", "Profit factor", ".2f", "Profit Factor", "PF"),
+    Metric("cagr", "CAGR (252 days)", ".2%", "CAGR (252 days)", "CAGR"),
 )
 # What every run record computes itself.
 ACCOUNT: tuple[Metric, ...] = (
-    Metric("initial_capital", "Initial capital", ",.2f"),
-    Metric("final_capital", "Final capital", ",.2f"),
-    Metric("total_return", "Total return", "+.2%"),
-    Metric("trade_count", "Trades", ",d"),
+    Metric("initial_capital", "Initial capital", ",.2f", short="Start"),
+    Metric("final_capital", "Final capital", ",.2f", short="Final"),
+    Metric("total_return", "Total return", "+.2%", short="Return"),
+    Metric("trade_count", "Trades", ",d", short="Trades"),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in (*ACCOUNT, *HEADLINE)}
 HEADLINE_NAMES: tuple[str, ...] = tuple(m.name for m in HEADLINE)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from research_lib.errors import ResultsError
+from research_lib.errors import ResultsError, one_line
 from research_lib.files import write_atomic
 from research_lib.store.records import Bundle
 
@@ -67,12 +67,12 @@ def keep(store: Path, bundle: Bundle, reason: BaseException) -> str:
             kept = write_atomic(temp_dir() / f"{store_key(store)}-{run_id}.json", text)
         except OSError as exc2:
             raise ResultsError(
-                f"run {run_id} could not be saved to {store} ({_one_line(reason)}) "
+                f"run {run_id} could not be saved to {store} ({one_line(reason)}) "
                 f"nor kept in {own} ({exc}) or the temp folder ({exc2})"
             ) from reason
         note = f" ({own} is not writable either: {exc.strerror or exc})"
     warnings.warn(
-        f"run {run_id} was NOT saved to {store} ({_one_line(reason)}); it was kept in "
+        f"run {run_id} was NOT saved to {store} ({one_line(reason)}); it was kept in "
         f"{kept}{note} and will be added to the store the next time it can be written",
         NotSavedWarning,
         stacklevel=3,
@@ -87,7 +87,3 @@ def read_pending(file: Path) -> Bundle | None:
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
         warnings.warn(f"skipping unreadable pending run {file}: {exc}", stacklevel=5)
         return None
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -107,7 +107,7 @@ def notebook_parameters(path: str | Path) -> dict[str, Any]:
     try:
         found = papermill.inspect_notebook(str(path))
     except Exception as exc:  # nbformat/json errors: not a readable notebook
-        raise NotebookError(f"cannot read notebook {path}: {_one_line(str(exc))}") from exc
+        raise NotebookError(f"cannot read notebook {path}: {_joined_lines(str(exc))}") from exc
     return {name: info.get("default") for name, info in found.items()}
 
 
@@ -174,7 +174,7 @@ def run_notebook(
     except PapermillExecutionError as exc:
         raise _failed(path, output, params, store_path, started_at, started, exc) from None
     except PapermillException as exc:
-        raise NotebookError(f"{path.name}: {_one_line(str(exc))}") from exc
+        raise NotebookError(f"{path.name}: {_joined_lines(str(exc))}") from exc
     except Exception as exc:
         if type(exc).__name__ != "NoSuchKernel":
             raise
@@ -205,7 +205,7 @@ def _failed(
     run_ids = _recorded_runs(store_path, output, started_at)
     failed = _recorded_runs(store_path, output, started_at, status="failed")
     first_line = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
-    error = f"{exc.ename}: {_one_line(str(exc.evalue))}"
+    error = f"{exc.ename}: {_joined_lines(str(exc.evalue))}"
     where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
     if not failed:
         trace = _ANSI.sub("", "\n".join(exc.traceback or []))
@@ -270,7 +270,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _one_line(text: str) -> str:
+def _joined_lines(text: str) -> str:
+    """Every non-empty line of ``text``, joined with `` / `` (a cell error on one line)."""
     return " / ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
