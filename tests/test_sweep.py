@@ -274,7 +274,10 @@ def test_sweep_argument_errors(tmp_path):
 
 def test_a_dead_worker_is_recorded_as_failed(tmp_path):
     store = tmp_path / "results.duckdb"
-    options = {"results": str(store), "sweep_id": "s-dead", "source": "sweep", "data": "mock"}
+    options = {
+        "results": str(store), "sweep_id": "s-dead", "source": "sweep", "data": "mock",
+        "seed": 7, "start": "2024-01-02", "end": "2024-01-03",
+    }  # fmt: skip
     task = _Task(3, {"fast_period": 5}, "runner", as_run_config("sma"), options)
     future: Future = Future()
     future.set_exception(RuntimeError("segfault"))
@@ -283,6 +286,9 @@ def test_a_dead_worker_is_recorded_as_failed(tmp_path):
     stored = ResultsStore(store).get(run_ids[0])
     assert stored.status == "failed" and stored.run["sweep_id"] == "s-dead"
     assert "worker process died" in stored.run["error"]
+    # Recorded with the settings a rerun needs, like every other run.
+    assert stored.settings["seed"] == 7 and stored.settings["end"] == "2024-01-03"
+    assert stored.settings["starting_balance"] == 100_000.0
 
 
 def test_a_worker_process_that_dies_loses_only_the_point_it_was_running(tmp_path, monkeypatch):

@@ -36,7 +36,13 @@ from pydantic import (
 
 from research_lib.data.instruments import validate_symbol
 from research_lib.errors import ConfigError, ResearchError, did_you_mean
-from research_lib.model.defaults import DEFAULT_TRADE_SIZE
+from research_lib.model.defaults import (
+    DEFAULT_BALANCE,
+    DEFAULT_SYMBOL,
+    DEFAULT_TRADE_SIZE,
+    MOCK_END,
+    MOCK_START,
+)
 from research_lib.model.params import read_value, write_value
 from research_lib.strategies import registry
 
@@ -394,7 +400,7 @@ def _config_problems(
         instrument_id = (
             bar_type.split("-", 1)[0]
             if isinstance(bar_type, str)
-            else f"{symbol if isinstance(symbol, str) else 'AAPL'}.SIM"
+            else f"{symbol if isinstance(symbol, str) else DEFAULT_SYMBOL}.SIM"
         )
     wiring = {
         "instrument_id": instrument_id,
@@ -459,8 +465,8 @@ config:
 
 backtest:
   data: mock                      # mock: seeded synthetic bars; catalog: imported bars
-  symbol: AAPL
-  start: "2024-01-02"
-  end: "2024-01-31"
-  starting_balance: 100000
+  symbol: {DEFAULT_SYMBOL}
+  start: "{MOCK_START}"
+  end: "{MOCK_END}"
+  starting_balance: {DEFAULT_BALANCE:g}
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import version
@@ -28,6 +29,7 @@ from research_lib.engine.report import equity_curve, fills_table, positions_tabl
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
 from research_lib.model.bars import bars_fingerprint
 from research_lib.model.defaults import (
+    DEFAULT_BALANCE,
     DEFAULT_SEED,
     DEFAULT_SYMBOL,
     DEFAULT_TRADE_SIZE,
@@ -132,24 +134,37 @@ def warmup_bars(config: Any) -> int:
 
 
 def run_settings(
-    data: str | pd.DataFrame,
-    symbol: str | None,
-    start: Any,
-    end: Any,
-    starting_balance: float,
-    seed: int,
-    catalog: Any,
+    data: str | pd.DataFrame = "mock",
+    symbol: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    starting_balance: float | None = None,
+    seed: int | None = None,
+    catalog: Any = None,
 ) -> dict[str, Any]:
-    """The backtest settings recorded with a run, as it was asked for (JSON values)."""
+    """The backtest settings recorded with a run, as it was asked for (JSON values).
+
+    Every run's record, completed or failed (a crashed sweep point, a failed notebook), keeps
+    these same keys, so a rerun repeats it; None is the default balance and seed.
+    """
     return {
         "data": data if isinstance(data, str) else "dataframe",
         "symbol": symbol,
         "start": None if start is None else str(start),
         "end": None if end is None else str(end),
-        "starting_balance": float(starting_balance),
-        "seed": seed,
+        "starting_balance": float(
+            DEFAULT_BALANCE if starting_balance is None else starting_balance
+        ),
+        "seed": DEFAULT_SEED if seed is None else int(seed),
         "catalog": None if catalog is None else str(getattr(catalog, "root", catalog)),
     }
+
+
+def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`run_settings` from the entries of ``values`` that name its arguments (sweep
+    options, notebook parameters); the others are ignored."""
+    known = ("data", "symbol", "start", "end", "starting_balance", "seed", "catalog")
+    return run_settings(**{key: values[key] for key in known if values.get(key) is not None})
 
 
 @dataclass(frozen=True)

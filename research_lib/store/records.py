@@ -302,7 +302,7 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     ts = pd.Timestamp(value)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
+    return to_utc(ts).isoformat()
 
 
 def _table_to_json(table: pa.Table) -> dict[str, list]:

@@ -42,6 +42,7 @@ import duckdb
 import pandas as pd
 
 from research_lib.errors import ResultsError, did_you_mean
+from research_lib.model.bars import to_utc
 from research_lib.model.metrics import COMPARE_METRICS
 from research_lib.model.run import STATUSES, TRADE_COLUMNS, BacktestResult, RunRecord, StoredRun
 from research_lib.settings import results_path
@@ -427,7 +428,7 @@ def _timestamp(value: Any, what: str) -> pd.Timestamp:
         raise ResultsError(f"{what} must be a date like 2024-01-31, was '{value}'") from exc
     if pd.isna(ts):
         raise ResultsError(f"{what} must be a date like 2024-01-31, was '{value}'")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return to_utc(ts)
 
 
 def _unique(ids: Iterable[str]) -> list[str]:

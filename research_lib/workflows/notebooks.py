@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from research_lib.engine.runner import settings_from
 from research_lib.errors import NotebookError, did_you_mean
 from research_lib.model.run import RunRecord
 from research_lib.settings import catalog_root, notebooks_dir, path_of, results_path
 from research_lib.store import ResultsStore
+from research_lib.workflows.record import record_failure
 
 __all__ = [
     "NotebookExecutionError",
@@ -44,8 +46,6 @@ DEFAULT_KERNEL = "python3"
 RECORDING_PARAMETERS = ("source", "notebook_path", "results", "catalog")
 # The kernel's own log (not cell output) at ERROR: no start-up notices on the terminal.
 QUIET_KERNEL = ("--IPKernelApp.log_level=ERROR",)
-# Notebook parameters recorded as a failed run's settings.
-SETTINGS = ("data", "symbol", "start", "end", "catalog")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -214,14 +214,14 @@ def _failed(
             trace or tb.format_exc(),
             strategy=params.get("strategy"),
             config=params.get("params") if isinstance(params.get("params"), dict) else {},
-            settings={key: params.get(key) for key in SETTINGS},
+            settings=settings_from(params),
             source=params.get("source") or "papermill",
             tags=params.get("tags") or [],
             sweep_id=params.get("sweep_id"),
             notebook_path=str(output),
             duration_seconds=time.perf_counter() - started,
         )
-        ResultsStore(store_path).save_failure_or_keep(record)
+        record_failure(store_path, record)
         run_ids.append(record.id)
         failed = [record.id]
     message = (

@@ -26,6 +26,7 @@ import msgspec
 import pandas as pd
 
 from research_lib.engine.run_config import RunConfig, load_run_config
+from research_lib.engine.runner import settings_from
 from research_lib.errors import ConfigError, did_you_mean
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
@@ -401,7 +402,7 @@ def _record_crash(task: _Task, exc: BaseException) -> str:
         strategy_path=task.run_config.strategy_path,
         config_path=task.run_config.config_path,
         config={**task.run_config.params, **task.point},
-        settings={k: opts.get(k) for k in ("data", "symbol", "start", "end", "catalog")},
+        settings=settings_from(opts),
         source=opts.get("source", "sweep"),
         tags=opts.get("tags", []),
         sweep_id=opts.get("sweep_id"),
