@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from research_lib.model.bars import bar_interval
 from research_lib.model.metrics import METRIC_STATISTICS
 from research_lib.model.run import BacktestResult, RunRecord
 
@@ -129,3 +130,48 @@ def make_failure(
 ) -> RunRecord:
     """A failed run's record (``known``: what :meth:`RunRecord.failed` takes)."""
     return RunRecord.failed(error, traceback, **known)
+
+
+def result_over_closes(
+    closes: list[float],
+    *,
+    strategy: str = "sma_crossover",
+    config: dict | None = None,
+    bar_spec: str = "1-MINUTE-LAST",
+    trades: pd.DataFrame | None = None,
+) -> BacktestResult:
+    """A completed result that carries its bars, whose closes are ``closes`` (for figures;
+    no engine involved)."""
+    freq = bar_interval(bar_spec)
+    bars = make_bars(closes, freq=freq)
+    close_index = pd.DatetimeIndex(bars["timestamp"] + freq, name="timestamp")
+    equity = pd.Series(100_000.0, index=close_index, name="equity")
+    record = RunRecord(
+        id=str(uuid.uuid4()),
+        strategy=strategy,
+        strategy_path=f"x.{strategy}:S",
+        config_path=f"x.{strategy}:C",
+        config=config or {},
+        symbol="AAPL",
+        instrument_id="AAPL.NASDAQ",
+        bar_type=f"AAPL.NASDAQ-{bar_spec}-EXTERNAL",
+        bar_spec=bar_spec,
+        data_source="dataframe",
+        data_fingerprint="f" * 64,
+        start=bars["timestamp"].iloc[0],
+        end=bars["timestamp"].iloc[-1],
+        bar_count=len(bars),
+        currency="USD",
+        initial_capital=100_000.0,
+        final_capital=100_000.0,
+        stats={},
+        duration_seconds=0.0,
+    )
+    return BacktestResult(
+        record=record,
+        equity=equity,
+        trades=trades if trades is not None else pd.DataFrame(columns=["side"]),
+        fills=pd.DataFrame(),
+        positions=pd.DataFrame(),
+        bars=bars,
+    )

@@ -13,12 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
-from factories import make_bars
+from factories import result_over_closes
 
 from research_lib.errors import ConfigError, ResearchError
-from research_lib.model.bars import bar_interval
 from research_lib.model.metrics import METRICS
-from research_lib.model.run import BacktestResult, RunRecord
+from research_lib.model.run import BacktestResult
 from research_lib.store import ResultsStore
 from research_lib.strategies import indicators, registry
 from research_lib.strategies.indicators import IndicatorSpec
@@ -34,50 +33,6 @@ def runs() -> dict[str, BacktestResult]:
         name: run_backtest(name, data="mock", start="2024-01-02", end="2024-01-03", save=False)
         for name in ("sma_crossover", "mean_reversion", "momentum")
     }
-
-
-def make_result(
-    closes: list[float],
-    *,
-    strategy: str = "sma_crossover",
-    config: dict | None = None,
-    bar_spec: str = "1-MINUTE-LAST",
-    trades: pd.DataFrame | None = None,
-) -> BacktestResult:
-    """A hand-built result over bars with these closes (no engine involved)."""
-    freq = bar_interval(bar_spec)
-    bars = make_bars(closes, freq=freq)
-    close_index = pd.DatetimeIndex(bars["timestamp"] + freq, name="timestamp")
-    equity = pd.Series(100_000.0, index=close_index, name="equity")
-    record = RunRecord(
-        id=str(uuid.uuid4()),
-        strategy=strategy,
-        strategy_path=f"x.{strategy}:S",
-        config_path=f"x.{strategy}:C",
-        config=config or {},
-        symbol="AAPL",
-        instrument_id="AAPL.NASDAQ",
-        bar_type=f"AAPL.NASDAQ-{bar_spec}-EXTERNAL",
-        bar_spec=bar_spec,
-        data_source="dataframe",
-        data_fingerprint="f" * 64,
-        start=bars["timestamp"].iloc[0],
-        end=bars["timestamp"].iloc[-1],
-        bar_count=len(bars),
-        currency="USD",
-        initial_capital=100_000.0,
-        final_capital=100_000.0,
-        stats={},
-        duration_seconds=0.0,
-    )
-    return BacktestResult(
-        record=record,
-        equity=equity,
-        trades=trades if trades is not None else pd.DataFrame(columns=["side"]),
-        fills=pd.DataFrame(),
-        positions=pd.DataFrame(),
-        bars=bars,
-    )
 
 
 def naive(values) -> pd.DatetimeIndex:
@@ -97,7 +52,7 @@ def by_name(fig: go.Figure) -> dict[str, object]:
 
 
 def test_close_times_are_bar_open_plus_interval():
-    result = make_result([1, 2, 3], bar_spec="5-MINUTE-LAST")
+    result = result_over_closes([1, 2, 3], bar_spec="5-MINUTE-LAST")
     times = plots.close_times(result)
     assert list(times - pd.DatetimeIndex(result.bars["timestamp"])) == [pd.Timedelta("5min")] * 3
     assert plots.bar_spec_of("BTC-USD.BINANCE-1-HOUR-LAST-EXTERNAL") == "1-HOUR-LAST"
@@ -106,7 +61,7 @@ def test_close_times_are_bar_open_plus_interval():
 
 
 def test_sma_lines_match_hand_computed_values():
-    result = make_result([1, 2, 3, 4, 5, 6], config={"fast_period": 2, "slow_period": 3})
+    result = result_over_closes([1, 2, 3, 4, 5, 6], config={"fast_period": 2, "slow_period": 3})
     frame = plots.indicator_frame(result)
     assert list(frame.columns) == ["fast_sma", "slow_sma"]
     assert frame["fast_sma"].tolist()[1:] == [1.5, 2.5, 3.5, 4.5, 5.5]
@@ -116,7 +71,7 @@ def test_sma_lines_match_hand_computed_values():
 
 
 def test_registry_defaults_fill_parameters_missing_from_the_config():
-    result = make_result(list(range(1, 31)), config={"trade_size": 100})
+    result = result_over_closes(list(range(1, 31)), config={"trade_size": 100})
     assert plots.strategy_params(result)["fast_period"] == 10
     frame = plots.indicator_frame(result)
     assert frame["fast_sma"].first_valid_index() == frame.index[9]
@@ -125,7 +80,7 @@ def test_registry_defaults_fill_parameters_missing_from_the_config():
 
 
 def test_bands_use_the_population_std_of_the_close():
-    result = make_result(
+    result = result_over_closes(
         [1, 2, 3, 4], strategy="mean_reversion", config={"lookback_period": 2, "num_std_dev": 2}
     )
     frame = plots.indicator_frame(result)
@@ -156,7 +111,7 @@ def test_rsi_matches_nautilus_relative_strength_index(runs):
 
 
 def test_unregistered_strategies_have_no_indicators():
-    result = make_result([1, 2, 3], strategy="my.module:Thing")
+    result = result_over_closes([1, 2, 3], strategy="my.module:Thing")
     assert plots.indicator_frame(result).empty
     assert plots.indicator_spec(result) is None
     fig = plots.price_figure(result)
@@ -172,21 +127,21 @@ def test_indicators_come_from_the_spec_a_strategy_is_registered_with(monkeypatch
         styles={"mid": "middle"},
     )
     registry.register(StrategyInfo("custom", "Custom.", "x.custom:S", sma_config, indicators=spec))
-    result = make_result([1, 2, 3], strategy="custom", config={"n": 2})
+    result = result_over_closes([1, 2, 3], strategy="custom", config={"n": 2})
     assert plots.indicator_spec(result) is spec
     assert plots.indicator_frame(result)["mid"].tolist()[1:] == [1.5, 2.5]
     assert plots.strategy_params(result) == {"fast_period": 10, "slow_period": 20, "n": 2}
     mid = by_name(plots.price_figure(result))["mid 2"]
     assert mid.line.color == plots.COLORS["middle"]
     # a run naming its strategy by path finds the registered spec too
-    assert plots.indicator_spec(make_result([1, 2, 3], strategy="x.custom:S")) is spec
+    assert plots.indicator_spec(result_over_closes([1, 2, 3], strategy="x.custom:S")) is spec
     # the built-in specs are the registry's, reached by name or alias
-    sma = make_result([1, 2, 3], strategy="sma", config={"fast_period": 1, "slow_period": 2})
+    sma = result_over_closes([1, 2, 3], strategy="sma", config={"fast_period": 1, "slow_period": 2})
     assert plots.indicator_spec(sma) is indicators.SMA_CROSSOVER
     assert list(plots.indicator_frame(sma).columns) == ["fast_sma", "slow_sma"]
     # a strategy registered without a spec draws none
     registry.register(StrategyInfo("plain", "Plain.", "x.plain:S", sma_config))
-    plain = make_result([1, 2, 3], strategy="plain")
+    plain = result_over_closes([1, 2, 3], strategy="plain")
     assert plots.indicator_spec(plain) is None and plots.indicator_frame(plain).empty
     assert [t.type for t in plots.price_figure(plain).data] == ["candlestick"]
 
@@ -256,7 +211,7 @@ def test_trade_markers_of_hand_built_trades():
             "realized_pnl": [100.0, 0.0],
         }
     )
-    result = make_result(
+    result = result_over_closes(
         [1, 2, 3, 4, 5], config={"fast_period": 1, "slow_period": 2}, trades=trades
     )
     traces = by_name(plots.price_figure(result, kind="line"))
@@ -302,7 +257,7 @@ def test_indicators_can_be_left_out(runs):
 
 def test_large_results_are_downsampled_for_display():
     closes = list(100 + np.sin(np.arange(1000) / 20))
-    result = make_result(closes, config={"fast_period": 2, "slow_period": 5})
+    result = result_over_closes(closes, config={"fast_period": 2, "slow_period": 5})
     line = plots.price_figure(result, kind="line", max_points=400)
     assert len(by_name(line)["AAPL"].x) <= 400
     assert len(by_name(line)["SMA 2"].x) <= 400
@@ -320,7 +275,7 @@ def test_large_results_are_downsampled_for_display():
 
 
 def test_price_figure_rejects_bad_input():
-    result = make_result([1, 2, 3])
+    result = result_over_closes([1, 2, 3])
     with pytest.raises(ConfigError, match="kind"):
         plots.price_figure(result, kind="bars")
     with pytest.raises(ResearchError, match="no bars"):
