@@ -37,17 +37,12 @@ def write_synced(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.fsync(handle.fileno())
 
 
-def temp_path_for(path: Path) -> Path:
-    """A hidden, unique sibling of ``path`` for writing before the rename."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Replace ``path`` with ``data`` (text is UTF-8) atomically and durably; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = temp_path_for(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # hidden, unique sibling
     try:
         write_synced(tmp, lambda handle: handle.write(payload))
         os.replace(tmp, path)

@@ -99,7 +99,7 @@ def load_market_data(
         return MarketData("mock", spec, MOCK_BAR_SPEC, bars, bars_fingerprint(bars))
     if source != "catalog":
         raise ConfigError(f"unknown data source '{source}': use one of {', '.join(DATA_SOURCES)}")
-    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog or Catalog.default_root())
+    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     if symbol is None:
         listed = cat.symbols()
         if len(listed["symbol"].unique()) != 1:

@@ -36,10 +36,6 @@ class Metric:
         return self.short or self.label
 
     @property
-    def percent(self) -> bool:
-        return self.fmt.endswith("%")
-
-    @property
     def d3(self) -> str:
         """The plotly (d3) number format: the Python spec without the sign flag."""
         return self.fmt.lstrip("+")

@@ -78,17 +78,13 @@ def _param_value(param: Parameter, value: Any) -> Any:
 class BacktestPanel:
     """Pick a strategy, its parameters and data, run it, see metrics and figures.
 
-    ``catalog``: a ``Catalog`` or its root (default ``Catalog.default_root()``); ``results``:
-    a ``ResultsStore`` or its path (default store). When the catalog has no bars the panel
+    ``catalog``: a ``Catalog`` or its root; ``results``: a ``ResultsStore`` or its path (both
+    default to :mod:`research_lib.settings`). When the catalog has no bars the panel
     starts on mock data and says so.
     """
 
     def __init__(self, catalog: Any = None, results: Any = None, strategy: str | None = None):
-        self.catalog = (
-            catalog
-            if isinstance(catalog, Catalog)
-            else Catalog(catalog if catalog is not None else Catalog.default_root())
-        )
+        self.catalog = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
         self.results = results if isinstance(results, ResultsStore) else ResultsStore(results)
         self.last_result: BacktestResult | None = None
         self.last_figures: list[Any] = []

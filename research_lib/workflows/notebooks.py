@@ -26,7 +26,7 @@ from typing import Any
 from research_lib.engine.runner import settings_from
 from research_lib.errors import NotebookError, did_you_mean
 from research_lib.model.run import RunRecord
-from research_lib.settings import catalog_root, notebooks_dir, path_of, results_path
+from research_lib.settings import catalog_root, notebooks_dir, results_path
 from research_lib.store import ResultsStore
 from research_lib.workflows.record import record_failure
 
@@ -144,13 +144,13 @@ def run_notebook(
             f"{path.name} has no parameter '{unknown[0]}';{did_you_mean(unknown[0], declared)} "
             f"its parameters: {', '.join(declared)}"
         )
-    store_path = results_path(path_of(results if results is not None else params.get("results")))
+    store_path = results_path(results if results is not None else params.get("results"))
     store_path = store_path.resolve()
     filled = {
         "source": "papermill",
         "notebook_path": str(output),
         "results": str(store_path),
-        "catalog": str(catalog_root(path_of(catalog)).resolve()),
+        "catalog": str(catalog_root(catalog).resolve()),
     }
     for key in RECORDING_PARAMETERS:
         if key in declared and params.get(key) is None:

@@ -80,7 +80,7 @@ def run_backtest(
     except Exception as exc:
         if save:
             failed = failure_record(record, exc, time.perf_counter() - started)
-            store_of(results).save_failure_or_keep(failed)
+            record_failure(results, failed)
         raise
     if not save:
         return result

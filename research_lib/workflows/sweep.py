@@ -31,7 +31,7 @@ from research_lib.errors import ConfigError, did_you_mean
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
 from research_lib.model.run import RunRecord
-from research_lib.settings import catalog_root, notebooks_dir, path_of
+from research_lib.settings import catalog_root, notebooks_dir
 from research_lib.store import ResultsStore
 from research_lib.strategies.registry import build_config, config_class, find_by_path, resolve_paths
 from research_lib.workflows.grid import Point, expand_grid, grid_lists, parse_grid
@@ -344,7 +344,7 @@ def sweep(
         "seed": seed,
     }
     if isinstance(data, str) and data == "catalog":
-        options["catalog"] = str(catalog_root(path_of(catalog)).resolve())
+        options["catalog"] = str(catalog_root(catalog).resolve())
     tasks = []
     if via == "runner":
         tasks = [_Task(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
