@@ -21,6 +21,7 @@ import pandas as pd
 from nautilus_trader.analysis import CAGR, CalmarRatio, MaxDrawdown
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
+from nautilus_trader.backtest.models import BestPriceFillModel
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import Bar, BarType
@@ -99,6 +100,7 @@ def run_raw(
         starting_balances=[Money(STARTING_BALANCE, USD)],
         base_currency=USD,
         default_leverage=Decimal(1),
+        fill_model=BestPriceFillModel(),  # fills at the bar's price whatever its volume
     )
     engine.add_instrument(instrument)
     analyzer = engine.portfolio.analyzer

@@ -24,10 +24,10 @@
 # else `parquet_catalog/` and `results/results.duckdb` at the repository root.
 
 # %%
-import pandas as pd
 
 from research_lib import Catalog, plots, run_backtest
 from research_lib.settings import catalog_root, project_root, results_path
+from research_lib.ui.tables import summary_frame
 
 # %% [markdown]
 # ## Data
@@ -75,7 +75,7 @@ plots.equity_figure(result)
 # ## Metrics and trades
 
 # %%
-pd.Series(result.summary(), name=result.run_id[:8]).to_frame()
+summary_frame(result)
 
 # %%
 result.trades.head(10)

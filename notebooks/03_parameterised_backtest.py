@@ -44,9 +44,9 @@ notebook_path = None  # run_notebook sets the executed notebook's path
 sweep_id = None
 
 # %%
-import pandas as pd
 
 from research_lib.settings import catalog_root, results_path
+from research_lib.ui.tables import summary_frame
 from research_lib.workflows.record import run_from_config
 from research_lib.workflows.sweep import as_run_config
 
@@ -73,4 +73,4 @@ result = run_from_config(
 
 # %%
 print(f"run {result.run_id} saved to {result.saved_to}")
-pd.Series(result.summary(), name=result.run_id[:8]).to_frame()
+summary_frame(result)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from research_lib.model.bars import bar_interval
-from research_lib.model.metrics import METRIC_STATISTICS
+from research_lib.model.metrics import PERFORMANCE_NAMES
 from research_lib.model.run import BacktestResult, RunRecord
 
 DATA = Path(__file__).parent / "data"
@@ -86,9 +86,17 @@ def make_result(
                 "realized_pnl": [100.0, -50.0, 75.0],
             }
         )
-    stats = {stat: 0.1 * i for i, stat in enumerate(METRIC_STATISTICS.values(), start=1)}
-    stats[METRIC_STATISTICS["sharpe"]] = sharpe
-    stats["Long Ratio"] = 0.5
+    values = {name: 0.1 * i for i, name in enumerate(PERFORMANCE_NAMES, start=1)}
+    values["sharpe"] = sharpe
+    performance = {
+        "values": values,
+        "notes": {} if sharpe is not None else {"sharpe": "needs 2 periods, has 1"},
+        "periods_per_year": 252.0,
+        "period": "session",
+        "annualisation": "252 sessions/yr (no weekend bars)",
+        "periods": 1,
+    }
+    stats = {"Sharpe Ratio (252 days)": -1.0, "Long Ratio": 0.5}  # the analyzer's, for reference
     record = RunRecord(
         id=run_id or str(uuid.uuid4()),
         strategy=strategy,
@@ -109,6 +117,7 @@ def make_result(
         currency="USD",
         initial_capital=100_000.0,
         final_capital=final_capital,
+        performance=performance,
         stats=stats,
         duration_seconds=0.25,
         settings=settings

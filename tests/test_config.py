@@ -16,6 +16,7 @@ from research_lib.engine.run_config import (
     template,
 )
 from research_lib.errors import ConfigError
+from research_lib.model.execution import Costs
 from research_lib.strategies import registry
 from research_lib.workflows.record import run_from_config
 
@@ -105,6 +106,8 @@ def test_templates_validate_and_list_every_parameter(tmp_path, name):
     expected = {p.name: p.default for p in registry.get(name).parameters()}
     expected["trade_size"] = 100
     assert config.params == expected
+    assert expected["sizing"] == "quantity"
+    assert config.costs == Costs() and config.backtest.fill_timing == "close"
     assert text.startswith(f"# {name}: ")
 
 
@@ -156,7 +159,7 @@ def test_unknown_top_level_key_suggests_the_right_one(tmp_path):
     lines = problems_of(path)
     assert lines[0] == (
         f"{path}:1: strategy_pth: unknown key; did you mean 'strategy_path'? "
-        "known: strategy, strategy_path, config_path, config, backtest"
+        "known: strategy, strategy_path, config_path, config, backtest, costs"
     )
 
 
@@ -164,7 +167,8 @@ def test_unknown_backtest_key(tmp_path):
     path = write(tmp_path, SEED + "backtest:\n  symbl: AAPL\n")
     assert problems_of(path) == [
         f"{path}:10: backtest.symbl: unknown key; did you mean 'symbol'? "
-        "known: symbol, start, end, starting_balance, data"
+        "known: symbol, start, end, starting_balance, data, fill_timing, fill_volume, "
+        "periods_per_year"
     ]
 
 
@@ -172,7 +176,62 @@ def test_unknown_strategy_param_checked_against_the_config_class(tmp_path):
     path = write(tmp_path, SEED.replace("fast_period: 10", "fast_perod: 10"))
     assert problems_of(path) == [
         f"{path}:6: config.fast_perod: unknown parameter of SMAConfig; did you mean "
-        "'fast_period'? parameters: instrument_id, bar_type, trade_size, fast_period, slow_period"
+        "'fast_period'? parameters: instrument_id, bar_type, trade_size, sizing, fill_timing, "
+        "fast_period, slow_period"
+    ]
+
+
+def test_costs_and_fill_settings_load_and_reach_the_run_arguments(tmp_path):
+    path = write(
+        tmp_path,
+        SEED + "backtest:\n  fill_timing: next_open\n  fill_volume: bar\n  periods_per_year: 260\n"
+        "costs:\n  commission_per_unit: 0.005\n",
+    )
+    config = load_run_config(path)
+    assert config.costs == Costs(commission_per_unit=0.005)
+    assert (config.backtest.fill_timing, config.backtest.fill_volume) == ("next_open", "bar")
+    assert config.backtest.periods_per_year == 260.0
+    arguments = config.arguments()
+    assert arguments["costs"] == {"commission_per_unit": 0.005}  # only what the file sets
+    assert (arguments["fill_timing"], arguments["fill_volume"]) == ("next_open", "bar")
+    assert arguments["periods_per_year"] == 260.0
+    # a commission kind given as an override replaces the file's commission
+    assert config.arguments(costs={"commission_rate": 0.001})["costs"] == {"commission_rate": 0.001}
+    assert config.arguments(costs={"slippage_ticks": 2})["costs"] == {
+        "commission_per_unit": 0.005,
+        "slippage_ticks": 2,
+    }
+    plain = load_run_config(write(tmp_path, SEED, "plain.yaml"))
+    assert plain.costs == Costs() and plain.arguments()["costs"] == {}
+    assert "fill_timing" not in plain.arguments()  # unset: the runner's default (close)
+
+
+def test_unknown_costs_key(tmp_path):
+    path = write(tmp_path, SEED + "costs:\n  comission_rate: 0.001\n")
+    assert problems_of(path) == [
+        f"{path}:10: costs.comission_rate: unknown key; did you mean 'commission_rate'? "
+        "known: commission_rate, commission_per_unit, commission_per_order, slippage_ticks, "
+        "slippage_bps"
+    ]
+
+
+def test_bad_costs_and_fill_settings_with_their_lines(tmp_path):
+    both = write(tmp_path, SEED + "costs:\n  commission_rate: 0.001\n  commission_per_order: 1\n")
+    assert problems_of(both) == [
+        f"{both}:9: costs: give one of commission_rate or commission_per_order, not both"
+    ]
+    negative = write(tmp_path, SEED + "costs:\n  slippage_ticks: -1\n", "negative.yaml")
+    assert problems_of(negative) == [
+        f"{negative}:10: costs.slippage_ticks: input should be greater than or equal to 0, was -1"
+    ]
+    timing = write(tmp_path, SEED + "backtest:\n  fill_timing: next_close\n", "timing.yaml")
+    assert problems_of(timing) == [
+        f"{timing}:10: backtest.fill_timing: input should be 'close' or 'next_open', "
+        "was 'next_close'"
+    ]
+    periods = write(tmp_path, SEED + "backtest:\n  periods_per_year: 0\n", "periods.yaml")
+    assert problems_of(periods) == [
+        f"{periods}:10: backtest.periods_per_year: must be greater than 0, was 0.0"
     ]
 
 

@@ -71,12 +71,16 @@ def test_parameters_carry_types_defaults_and_bounds():
         "oversold_threshold",
         "overbought_threshold",
         "trade_size",
-    ]
+        "sizing",
+    ]  # fill_timing is wiring the runner sets, not a parameter
     rsi, oversold, size = params["rsi_period"], params["oversold_threshold"], params["trade_size"]
     assert (rsi.type, rsi.default, rsi.bounds, rsi.low) == ("int", 14, ">= 1", 1)
     assert (oversold.type, oversold.default, oversold.bounds) == ("float", 30.0, "> 0, < 100")
     assert (oversold.low, oversold.high) == (0, 100)
     assert (size.type, size.default, size.bounds) == ("Decimal", None, "> 0")
+    sizing = params["sizing"]
+    assert (sizing.type, sizing.default, sizing.bounds) == ("str", "quantity", "any")
+    assert sizing.help.startswith("``quantity`` (trade_size in units)")
     assert "RSI" in rsi.help
     reversion = {p.name: p for p in registry.get("mean_reversion").parameters()}
     assert reversion["lookback_period"].bounds == ">= 2"
@@ -122,6 +126,18 @@ def test_create_reports_bad_values_by_field():
         registry.create("sma", {**WIRING, "fast_perod": 5})
     with pytest.raises(ConfigError, match="fast_period: expected int, got str"):
         registry.create("sma", {**WIRING, "fast_period": "five"})
+    with pytest.raises(
+        ConfigProblems, match="sizing: must be one of quantity, notional, equity, was 'lots'"
+    ):
+        registry.create("sma", {**WIRING, "sizing": "lots"})
+    with pytest.raises(
+        ConfigProblems, match="trade_size: is a fraction of equity with sizing 'equity': at most 1"
+    ):
+        registry.create("sma", {**WIRING, "sizing": "equity"})
+    with pytest.raises(ConfigProblems, match="fill_timing: must be close or next_open"):
+        registry.create("sma", {**WIRING, "fill_timing": "later"})
+    config = registry.create("sma", {**WIRING, "sizing": "equity", "trade_size": 0.5}).config
+    assert (config.sizing, float(config.trade_size), config.fill_timing) == ("equity", 0.5, "close")
 
 
 def test_find_by_path_and_resolve_paths():
@@ -190,7 +206,7 @@ def test_a_user_strategy_outside_the_package(monkeypatch):
     assert info.indicators is None  # a user's strategy draws no indicators unless given a spec
     assert registry.find("breakout") is registry.find("x:Y", "breakout:Breakout") is info
     params = info.parameters()
-    assert [p.name for p in params] == ["lookback", "trade_size"]
+    assert [p.name for p in params] == ["lookback", "trade_size", "sizing"]
     assert params[0].bounds == ">= 2"
     assert params == registry.config_parameters(info.config_class())
 

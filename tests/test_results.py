@@ -22,14 +22,14 @@ from factories import V1_STORE, make_failure, make_result
 import research_lib.store.db as db_module
 import research_lib.store.pending as pending_module
 from research_lib.errors import ResultsError
-from research_lib.model.metrics import METRIC_STATISTICS
+from research_lib.model.metrics import PERFORMANCE_NAMES
 from research_lib.model.run import TRADE_COLUMNS, RunRecord
 from research_lib.model.series import MAX_EQUITY_POINTS, downsample_equity
 from research_lib.settings import results_path
 from research_lib.store import NotSavedWarning, ResultsStore, StoreUnavailableError
 from research_lib.store.migrations import MIGRATIONS, schema_version
 from research_lib.store.records import bundle_of, config_hash
-from research_lib.store.schema import RUN_COLUMNS, SCHEMA_VERSION
+from research_lib.store.schema import RUN_COLUMNS, RUN_COLUMNS_V1, RUN_COLUMNS_V3, SCHEMA_VERSION
 from research_lib.store.store import default_path
 from research_lib.workflows.export import export_run
 from research_lib.workflows.reproduce import rerun_arguments
@@ -86,11 +86,25 @@ def test_save_and_get_round_trip_exact_values(store: ResultsStore) -> None:
     assert list(got.trades.columns) == TRADE_COLUMNS
     pd.testing.assert_series_equal(got.equity, result.equity, check_freq=False)
     assert got.metrics["sharpe"] == 1.5 and got.id == run_id and got.status == "completed"
+    assert got.performance == result.performance and got.metric_notes == {}
+    assert row["periods_per_year"] == 252.0 == got.periods_per_year
+    assert row["performance"] == result.performance  # a JSON column, read back decoded
+    for name in PERFORMANCE_NAMES:  # every metric a DOUBLE column of its own
+        assert row[name] == result.performance["values"][name]
+    assert row["benchmark_return"] == pytest.approx(1.2)  # 12th of PERFORMANCE_NAMES
 
 
 def test_config_hash_is_canonical() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+    execution = {"fill_timing": "close", "costs": {"commission_rate": 0.0}}
+    # settings without an execution (runs from before fills were configurable) hash as before
+    assert config_hash({"a": 1}, {"seed": 3}) == config_hash({"a": 1}) == config_hash({"a": 1}, None)
+    with_execution = config_hash({"a": 1}, {"execution": execution, "seed": 3})
+    assert with_execution != config_hash({"a": 1})
+    assert with_execution == config_hash({"a": 1}, {"execution": execution, "seed": 4})  # only it
+    costly = {**execution, "costs": {"commission_rate": 0.0005}}
+    assert config_hash({"a": 1}, {"execution": costly}) != with_execution
 
 
 def test_default_path_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -114,7 +128,7 @@ def test_result_with_no_trades_and_nan_stats(store: ResultsStore) -> None:
     store.save(result)
     got = store.get(result.run_id)
     assert got.trades.empty and got.run["trade_count"] == 0 and got.run["sharpe"] is None
-    assert got.stats[METRIC_STATISTICS["sharpe"]] is None
+    assert got.metrics["sharpe"] is None and got.performance["values"]["sharpe"] is None
     assert got.trades_summary() == {"count": 0}
 
 
@@ -665,7 +679,21 @@ def test_rerun_arguments(store: ResultsStore) -> None:
         "starting_balance": 50_000.0,
         "catalog": "/cat",
         "seed": 3,
+        "execution": None,  # stored before fills were configurable: run_backtest's defaults
+        "periods_per_year": None,
     }
+    execution = {
+        "fill_timing": "next_open",
+        "fill_volume": "unlimited",
+        "costs": {"commission_rate": 0.0005, "commission_per_unit": 0.0,
+                  "commission_per_order": 0.0, "slippage_ticks": 1, "slippage_bps": 0.0},
+    }  # fmt: skip
+    costly = make_result(
+        settings={"data": "mock", "execution": execution, "periods_per_year": 260.0, "seed": 5}
+    )
+    args = rerun_arguments(store.get(store.save(costly)))
+    assert (args["execution"], args["periods_per_year"]) == (execution, 260.0)
+    assert (args["data"], args["seed"], args["starting_balance"]) == ("mock", 5, 100_000.0)
     in_memory = make_result(settings={"data": "dataframe"})
     with pytest.raises(ResultsError, match="bars passed in memory"):
         rerun_arguments(store.get(store.save(in_memory)))
@@ -690,7 +718,7 @@ def test_results_read_their_record_and_keep_it_consistent() -> None:
     assert (result.strategy, result.symbol, result.currency) == ("sma_crossover", "AAPL", "USD")
     assert result.tags == ("a",) and result.warnings == ("2 orders were refused",)
     assert result.total_return == pytest.approx(0.01) == record.total_return
-    assert result.metrics == record.metrics and set(result.metrics) == set(METRIC_STATISTICS)
+    assert result.metrics == record.metrics and set(result.metrics) == set(PERFORMANCE_NAMES)
     assert result.summary() == record.summary()
     assert result.summary()["trades"] == 3 == result.trade_count == record.trade_count
     assert "bar_spec" in dir(result)  # record fields complete in notebooks
@@ -769,7 +797,35 @@ def test_sweeps_lists_each_sweep_with_its_configs(store: ResultsStore) -> None:
 
 def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:
     assert [version for version, _ in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 2 and list(RUN_COLUMNS)[-1] == "bar_spec"
+    assert SCHEMA_VERSION == 3
+    assert list(RUN_COLUMNS)[: len(RUN_COLUMNS_V1)] == list(RUN_COLUMNS_V1)
+    assert list(RUN_COLUMNS)[len(RUN_COLUMNS_V1) :] == [  # added by steps 2 and 3, in order
+        "bar_spec",
+        "volatility",
+        "max_drawdown_days",
+        "expectancy",
+        "avg_trade_return",
+        "exposure",
+        "benchmark_return",
+        "periods_per_year",
+        "performance",
+    ]
+    assert RUN_COLUMNS_V3 == {
+        "volatility": "DOUBLE",
+        "max_drawdown_days": "DOUBLE",
+        "expectancy": "DOUBLE",
+        "avg_trade_return": "DOUBLE",
+        "exposure": "DOUBLE",
+        "benchmark_return": "DOUBLE",
+        "periods_per_year": "DOUBLE",
+        "performance": "JSON",
+    }
+    assert RUN_COLUMNS["bar_spec"] == "VARCHAR"
+    # every performance metric is a column: the headline ones since v1, the others since v3
+    assert set(PERFORMANCE_NAMES) <= set(RUN_COLUMNS)
+    assert {"sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr"} <= set(
+        RUN_COLUMNS_V1
+    )
 
 
 def test_a_new_store_is_created_at_the_current_version(store: ResultsStore) -> None:
@@ -792,7 +848,20 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
 
     assert sorted(listed["status"]) == ["completed", "failed"]
     with duckdb.connect(str(path), read_only=True) as con:
-        assert schema_version(con) == SCHEMA_VERSION == 2
+        assert schema_version(con) == SCHEMA_VERSION == 3
+        columns = [r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
+        ).fetchall()]  # fmt: skip
+        new_columns = ", ".join(["bar_spec", *RUN_COLUMNS_V3])
+        upgraded = con.execute(
+            f"SELECT status, {new_columns} FROM runs ORDER BY status"
+        ).fetchall()  # fmt: skip
+    assert columns == list(RUN_COLUMNS)
+    # bar_spec filled in from bar_type for the completed run; every v3 column NULL
+    assert upgraded == [
+        ("completed", "1-MINUTE-LAST", *[None] * len(RUN_COLUMNS_V3)),
+        ("failed", None, *[None] * len(RUN_COLUMNS_V3)),
+    ]
     [completed_id] = listed.loc[listed["status"] == "completed", "id"]
     [failed_id] = listed.loc[listed["status"] == "failed", "id"]
     completed = store.get(completed_id[:8])
@@ -804,6 +873,25 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
     assert len(completed.equity) == completed.run["equity_length"] > 0
     assert completed.start == pd.Timestamp("2024-01-02 14:30", tz="UTC")
     assert completed.end.normalize() == pd.Timestamp("2024-01-03", tz="UTC")
+    # its headline columns keep the analyzer's figures it was stored with; no performance
+    assert completed.run["performance"] is None and completed.performance == {}
+    assert completed.periods_per_year is None and completed.metric_notes == {}
+    headline = {name: completed.run[name] for name in
+                ("sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr")}  # fmt: skip
+    assert headline == {
+        "sharpe": None,
+        "sortino": pytest.approx(-15.874507866387544),
+        "max_drawdown": pytest.approx(-0.0008111031002162594),
+        "win_rate": pytest.approx(13 / 44),
+        "profit_factor": 0.0,
+        "cagr": pytest.approx(-0.18492970670888742),
+    }
+    assert headline["sortino"] == completed.stats["Sortino Ratio (252 days)"]
+    assert headline["cagr"] == completed.stats["CAGR (252 days)"]
+    assert {name: completed.metrics[name] for name in headline} == headline
+    assert all(completed.run[name] is None for name in RUN_COLUMNS_V3)
+    assert listed.loc[listed["id"] == completed_id, "sortino"].item() == headline["sortino"]
+    assert listed.loc[listed["id"] == completed_id, "volatility"].isna().all()
     failed = store.get(failed_id)
     assert failed.status == "failed" and failed.error and failed.bar_spec is None
     comparison = store.compare([completed_id, failed_id])
@@ -812,6 +900,8 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
 
     new = store.save(make_result())
     assert store.get(new).bar_spec == "1-MINUTE-LAST"
+    assert store.get(new).performance == make_result().performance  # v3 columns in use
+    assert store.get(new).run["exposure"] == pytest.approx(1.1)
     assert len(store.list()) == 3
     assert ResultsStore(path).get(completed_id).trade_count == 44  # a fresh open: no upgrade
     assert V1_STORE.read_bytes() == before  # the fixture itself is never touched

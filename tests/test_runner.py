@@ -9,6 +9,7 @@ from factories import make_bars
 import research_lib.store.pending as pending_module
 from research_lib.engine.runner import load_market_data
 from research_lib.errors import BacktestError, ConfigError, DataRangeError, UnknownStrategyError
+from research_lib.model.metrics import PERFORMANCE_NAMES
 from research_lib.store import NotSavedWarning, ResultsStore
 from research_lib.workflows.record import run_backtest
 
@@ -74,16 +75,63 @@ def test_result_describes_the_run(crossing_run):
     assert r.settings["oms_type"] == "HEDGING" and r.settings["symbol"] == "TEST"
     assert r.status == "completed" and r.saved_to is None and r.created_at is None
     assert r.strategy == "sma_crossover"
-    assert set(r.metrics) == {
+    assert r.config == {
+        "instrument_id": "TEST.NASDAQ",
+        "bar_type": "TEST.NASDAQ-1-MINUTE-LAST-EXTERNAL",
+        "fast_period": 2,
+        "slow_period": 3,
+        "trade_size": 10.0,
+        "sizing": "quantity",
+    }  # canonical: every parameter, defaults filled in, Decimals as floats
+    assert r.settings["execution"] == {
+        "fill_timing": "close",
+        "fill_volume": "unlimited",
+        "costs": {"commission_rate": 0.0, "commission_per_unit": 0.0,
+                  "commission_per_order": 0.0, "slippage_ticks": 0, "slippage_bps": 0.0},
+    }  # fmt: skip
+    assert r.settings["periods_per_year"] is None  # from the data's calendar
+    assert list(r.metrics) == list(PERFORMANCE_NAMES) == [
         "sharpe",
         "sortino",
         "max_drawdown",
         "win_rate",
         "profit_factor",
         "cagr",
+        "volatility",
+        "max_drawdown_days",
+        "expectancy",
+        "avg_trade_return",
+        "exposure",
+        "benchmark_return",
+    ]
+    # From the marked-to-market equity above: one session, so no ratios yet.
+    assert r.metrics == {
+        "sharpe": None,
+        "sortino": None,
+        "max_drawdown": pytest.approx(99_990 / 100_010 - 1),  # peak 100,010 at 14:38
+        "win_rate": 0.5,
+        "profit_factor": 1.0,  # +10 / |-10|
+        "cagr": None,
+        "volatility": None,
+        "max_drawdown_days": pytest.approx(3 / 1440),  # 14:38 to the last close, 14:41
+        "expectancy": 0.0,
+        "avg_trade_return": pytest.approx((-10 / 100 + 10 / 110) / 2),
+        "exposure": pytest.approx(4 / 11),  # closes 14:37..14:40 of 11
+        "benchmark_return": pytest.approx(12 / 10 - 1),
     }
-    assert r.metrics["win_rate"] == 0.5
+    assert r.metric_notes == {
+        name: "needs 2 periods, has 1" for name in ("sharpe", "sortino", "volatility", "cagr")
+    }
+    assert r.performance["values"]["total_return"] == 0.0
+    assert (r.periods_per_year, r.performance["period"], r.performance["periods"]) == (
+        252.0,
+        "session",
+        1,
+    )
+    assert r.annualisation == "252 sessions/yr (no weekend bars)"
+    # the analyzer's own figures stay for reference (realized P&L: they differ)
     assert "Max Drawdown" in r.stats and "CAGR (252 days)" in r.stats
+    assert r.stats["Max Drawdown"] != r.metrics["max_drawdown"]
     assert r.versions["nautilus_trader"] == "1.231.0"
 
 

@@ -15,6 +15,7 @@ from factories import make_result
 import research_lib.workflows.record as record_module
 from research_lib.data.catalog import Catalog
 from research_lib.data.synthetic import generate_bars, write_csv
+from research_lib.model.execution import Execution
 from research_lib.model.metrics import COMPARE_METRICS, METRICS
 from research_lib.store import ResultsStore
 from research_lib.strategies.registry import Parameter
@@ -56,27 +57,38 @@ def test_empty_catalog_defaults_to_mock_and_says_so(panel):
 
 def test_parameter_controls_follow_the_registry(panel):
     assert panel.strategy.options == ("sma_crossover", "mean_reversion", "momentum")
-    assert list(panel.params) == ["fast_period", "slow_period", "trade_size"]
+    assert list(panel.params) == ["fast_period", "slow_period", "trade_size", "sizing"]
     fast = panel.params["fast_period"]
     assert isinstance(fast, w.BoundedIntText)
     assert (fast.value, fast.min) == (10, 1) and fast.max > 1_000_000
     assert panel.params["trade_size"].value == 100
-    assert panel.values() == {"fast_period": 10, "slow_period": 20, "trade_size": 100}
+    sizing = panel.params["sizing"]
+    assert isinstance(sizing, w.Dropdown)
+    assert (sizing.options, sizing.value) == (("quantity", "notional", "equity"), "quantity")
+    assert panel.values() == {
+        "fast_period": 10,
+        "slow_period": 20,
+        "trade_size": 100,
+        "sizing": "quantity",
+    }
+    assert "fill_timing" not in panel.params  # set by the runner, not a parameter control
 
     panel.strategy.value = "momentum"
     assert list(panel.params) == ["rsi_period", "oversold_threshold", "overbought_threshold",
-                                  "trade_size"]  # fmt: skip
+                                  "trade_size", "sizing"]  # fmt: skip
     oversold = panel.params["oversold_threshold"]
     assert isinstance(oversold, w.BoundedFloatText)
     assert (oversold.value, oversold.min, oversold.max) == (30.0, 0.0, 100.0)
     assert panel.params_box.children == tuple(panel.params.values())
     assert "RSI" in panel.description.value
     panel.params["trade_size"].value = 12.5
+    panel.params["sizing"].value = "notional"
     assert panel.values() == {
         "rsi_period": 14,
         "oversold_threshold": 30.0,
         "overbought_threshold": 70.0,
         "trade_size": 12.5,
+        "sizing": "notional",
     }
 
 
@@ -86,6 +98,11 @@ def test_parameter_widget_kinds():
     assert size.value == 100
     other = parameter_widget(Parameter("k", "float", None, low=2))
     assert (other.value, other.min) == (2.0, 2.0)
+    sizing = parameter_widget(Parameter("sizing", "str", "equity"))
+    assert isinstance(sizing, w.Dropdown) and sizing.value == "equity"
+    assert sizing.options == ("quantity", "notional", "equity")
+    text = parameter_widget(Parameter("mode", "str", "fast"))
+    assert isinstance(text, w.Text) and text.value == "fast"
 
 
 def test_run_shows_figures_and_metrics_and_saves_a_notebook_run(panel, store):
@@ -105,6 +122,47 @@ def test_run_shows_figures_and_metrics_and_saves_a_notebook_run(panel, store):
     assert runs["id"].tolist() == [result.run_id]
     assert runs["source"].tolist() == ["notebook"]
     assert runs["status"].tolist() == ["completed"]
+
+
+def test_fill_timing_and_commission_controls_change_how_the_run_fills(panel, store):
+    panel.end.value = JAN2
+    assert (panel.fill_timing.value, panel.commission_bps.value) == ("close", 0.0)
+    assert panel.costs() == {"commission_rate": 0.0, "slippage_ticks": 0}
+    plain = panel.run()
+    panel.fill_timing.value = "next_open"
+    panel.commission_bps.value = 5
+    assert panel.costs() == {"commission_rate": 0.0005, "slippage_ticks": 0}
+    costly = panel.run()
+    assert panel.error.value == "" and plain is not None and costly is not None
+
+    no_costs = {"commission_rate": 0.0, "commission_per_unit": 0.0, "commission_per_order": 0.0,
+                "slippage_ticks": 0, "slippage_bps": 0.0}  # fmt: skip
+    stored_plain, stored = store.get(plain.run_id), store.get(costly.run_id)
+    assert stored_plain.settings["execution"] == {
+        "fill_timing": "close", "fill_volume": "unlimited", "costs": no_costs,
+    }  # fmt: skip
+    assert stored.settings["execution"] == {
+        "fill_timing": "next_open",
+        "fill_volume": "unlimited",
+        "costs": {**no_costs, "commission_rate": 0.0005},
+    }
+    assert stored.run["config_hash"] != stored_plain.run["config_hash"]
+    assert stored.config == stored_plain.config  # the strategy's parameters are the same
+
+    assert (plain.fills["commission"] == 0).all()
+    fills = costly.fills
+    assert len(fills) > 2 and (fills["commission"] > 0).all()
+    expected = fills["quantity"] * fills["price"] * 0.0005  # 5 bps of each fill's notional
+    assert (fills["commission"] - expected).abs().max() <= 0.005 + 1e-9  # rounded to cents
+    # next_open: each fill is at the open of the bar it falls in (the last one closes the
+    # position at the last bar's close when the data ends)
+    bars = costly.bars[["timestamp", "open"]]
+    during = pd.merge_asof(fills.iloc[:-1], bars, left_on="ts", right_on="timestamp")
+    assert (during["price"] == during["open"]).all()
+    assert (during["ts"] > during["timestamp"]).all()  # a bar opens after the signal's close
+    assert fills["price"].iloc[-1] == costly.bars["close"].iloc[-1]
+    plain_during = pd.merge_asof(plain.fills.iloc[:-1], bars, left_on="ts", right_on="timestamp")
+    assert not (plain_during["price"] == plain_during["open"]).all()  # close fills differ
 
 
 def test_invalid_parameters_show_a_one_line_error(panel, store):
@@ -228,19 +286,50 @@ def test_summary_rows_label_and_format_from_the_metrics_table():
         ("Trades", "3"),
         ("Final capital", "101,000.00 USD"),
         ("Total return", "+1.00%"),
-        ("Sharpe ratio (252 days)", "1.50"),
-        ("Sortino ratio (252 days)", "0.20"),
+        ("Buy and hold return", "+120.00%"),
+        ("Sharpe ratio (252/yr)", "1.50"),
+        ("Sortino ratio (252/yr)", "0.20"),
         ("Max drawdown", "30.00%"),
         ("Win rate", "40.0%"),
         ("Profit factor", "0.50"),
-        ("CAGR (252 days)", "60.00%"),
-    ]
+        ("CAGR", "60.00%"),
+    ]  # no "Fills" row: these settings predate configurable fills
     full = dict(tables.summary_rows(result, full_id=True, initial_capital=True))
     assert full["Run"] == result.run_id
     assert full["Initial capital"] == "100,000.00 USD"
     assert list(full).index("Initial capital") == list(full).index("Final capital") - 1
     missing = dict(tables.summary_rows(make_result(sharpe=None)))
-    assert missing["Sharpe ratio (252 days)"] == "—"
+    assert missing["Sharpe ratio (252/yr)"] == "n/a: needs 2 periods, has 1"
+    unexplained = make_result(sharpe=None)
+    unexplained.record.performance["notes"] = {}
+    assert dict(tables.summary_rows(unexplained))["Sharpe ratio (252/yr)"] == "—"
+
+
+def test_summary_rows_say_how_orders_filled():
+    execution = {
+        "fill_timing": "close",
+        "fill_volume": "unlimited",
+        "costs": {"commission_rate": 0.0, "commission_per_unit": 0.0,
+                  "commission_per_order": 0.0, "slippage_ticks": 0, "slippage_bps": 0.0},
+    }  # fmt: skip
+    free = make_result(settings={"data": "mock", "execution": execution})
+    rows = tables.summary_rows(free)
+    labels = [label for label, _ in rows]
+    assert labels[:5] == ["Run", "Period", "Bars", "Fills", "Trades"]
+    # the row is the run's Execution described in words (model.execution owns the wording)
+    free_text = dict(rows)["Fills"]
+    assert free_text == Execution.model_validate(execution).describe()
+    assert free_text.startswith("close") and "bps" not in free_text
+    costly = {
+        **execution,
+        "fill_timing": "next_open",
+        "costs": {**execution["costs"], "commission_rate": 0.0005, "slippage_ticks": 1},
+    }
+    rows = dict(tables.summary_rows(make_result(settings={"data": "mock", "execution": costly})))
+    assert rows["Fills"] == Execution.model_validate(costly).describe() != free_text
+    assert rows["Fills"].startswith("next") and rows["Fills"].endswith(
+        "5 bps of notional + 1 tick slippage"
+    )
 
 
 def test_metric_rows_cells_and_comparisons_of_stored_rows():
@@ -248,15 +337,42 @@ def test_metric_rows_cells_and_comparisons_of_stored_rows():
            "trade_count": 1234, "sharpe": float("nan"), "win_rate": 0.5}  # fmt: skip
     rows = dict(tables.metric_rows(row))
     assert list(rows) == [METRICS[name].label for name in COMPARE_METRICS]
+    assert list(rows)[-6:] == [
+        "Volatility",
+        "Max drawdown duration (days)",
+        "Expectancy (per trade)",
+        "Average trade return",
+        "Exposure (time in market)",
+        "Buy and hold return",
+    ]  # the detail metrics follow the headline ones
     assert rows["Total return"] == "-1.00%" and rows["Trades"] == "1,234"
-    assert rows["Final capital"] == "99,000.00" and rows["Sharpe ratio (252 days)"] == "—"
-    assert rows["Sortino ratio (252 days)"] == "—"  # absent from the row
+    assert rows["Final capital"] == "99,000.00" and rows["Sharpe ratio"] == "—"
+    assert rows["Sortino ratio"] == "—"  # absent from the row
+    annualised = dict(tables.metric_rows(row, ["sharpe", "volatility", "cagr"], periods_per_year=365))
+    assert annualised == {"Sharpe ratio (365/yr)": "—", "Volatility (365/yr)": "—", "CAGR": "—"}
+    explained = tables.metric_rows(
+        row, ["sharpe", "sortino", "win_rate"], notes={"sharpe": "no trades", "win_rate": "x"}
+    )
+    assert explained == [
+        ("Sharpe ratio", "n/a: no trades"),
+        ("Sortino ratio", "—"),
+        ("Win rate", "50.0%"),  # a value is shown whatever the notes say
+    ]
     assert tables.metric_cells(pd.Series(row), ["win_rate", "final_capital"], "EUR") == [
         "50.0%",
         "99,000.00 EUR",
     ]
     assert tables.metric_cells({}, ["final_capital"], "EUR") == ["—"]
-    assert tables.metric_labels(["sharpe", "score"]) == ["Sharpe ratio (252 days)", "score"]
+    assert tables.metric_labels(["sharpe", "score"]) == ["Sharpe ratio", "score"]
+    assert tables.metric_labels(["sharpe", "sortino", "max_drawdown", "score"], 252) == [
+        "Sharpe ratio (252/yr)",
+        "Sortino ratio (252/yr)",
+        "Max drawdown",
+        "score",
+    ]
+    assert tables.metric_cells({}, ["cagr"], notes={"cagr": "needs 2 periods, has 1"}) == [
+        "n/a: needs 2 periods, has 1"
+    ]
     compared = pd.DataFrame(
         {"aaaaaaaa": [0.05, 3.0], "bbbbbbbb": [None, 12.0]}, index=["total_return", "trade_count"]
     )

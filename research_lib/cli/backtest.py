@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from research_lib.cli.app import cli, console, group, options
@@ -25,6 +29,64 @@ seed_option = click.option(
 tag_option = click.option(
     "--tag", "tags", multiple=True, help="Label stored with the run (repeatable)."
 )
+
+
+COST_FLAGS = (
+    "commission_rate", "commission_per_unit", "commission_per_order", "slippage_ticks",
+    "slippage_bps",
+)  # fmt: skip
+_EXECUTION_OPTIONS = (
+    click.option(
+        "--fill-timing",
+        type=click.Choice(["close", "next_open"]),
+        help="Fill at the signal bar's close (default) or at the next bar's open.",
+    ),
+    click.option(
+        "--fill-volume",
+        type=click.Choice(["unlimited", "bar"]),
+        help="unlimited (default): whole order at the price; bar: Nautilus's volume-limited "
+        "bar execution.",
+    ),
+    click.option(
+        "--commission-rate", type=float, help="Commission, fraction of notional (0.0005 = 5 bps)."
+    ),
+    click.option("--commission-per-unit", type=float, help="Commission per share/contract/coin."),
+    click.option("--commission-per-order", type=float, help="Fixed commission per order."),
+    click.option("--slippage-ticks", type=int, help="Slippage per fill, whole ticks."),
+    click.option("--slippage-bps", type=float, help="Slippage per fill, basis points."),
+    click.option(
+        "--sizing",
+        type=click.Choice(["quantity", "notional", "equity"]),
+        help="What --trade-size means: units (default), quote currency, fraction of equity.",
+    ),
+    click.option(
+        "--periods-per-year",
+        type=float,
+        help="Annualise ratios with this many periods (default: from the data's calendar).",
+    ),
+)
+
+
+def execution_options(command: Callable) -> Callable:
+    """Add the fill, cost, sizing and annualisation flags; the command gets them as one
+    ``run_flags`` dict of ``run_backtest`` keywords (``params``: sizing)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        costs = {name: kwargs.pop(name) for name in COST_FLAGS}
+        sizing = kwargs.pop("sizing")
+        flags = {
+            "fill_timing": kwargs.pop("fill_timing"),
+            "fill_volume": kwargs.pop("fill_volume"),
+            "periods_per_year": kwargs.pop("periods_per_year"),
+            "costs": {name: value for name, value in costs.items() if value is not None},
+            "sizing": sizing,
+        }
+        return command(*args, run_flags=flags, **kwargs)
+
+    for option in reversed(_EXECUTION_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def print_summary(result) -> None:
@@ -94,6 +156,7 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
 @click.option("--trade-size", type=float, help=f"Units per trade (default {DEFAULT_TRADE_SIZE}).")
 @param_option
 @click.option("--starting-balance", default=DEFAULT_BALANCE, show_default=True, type=float)
+@execution_options
 @seed_option
 @tag_option
 def backtest_run(
@@ -109,6 +172,7 @@ def backtest_run(
     starting_balance: float,
     seed: int,
     tags: tuple[str, ...],
+    run_flags: dict[str, Any],
 ) -> None:
     """Backtest a strategy on catalog (or mock) bars and save the run.
 
@@ -117,17 +181,25 @@ def backtest_run(
       research-lib backtest run --strategy sma --symbol AAPL --start 2024-01-02 --end 2024-01-31
       research-lib backtest run -s mean_reversion --symbol AAPL -p num_std_dev=2.5
       research-lib backtest run -s momentum --data mock -p rsi_period=10
+      research-lib backtest run --data mock --commission-rate 0.0005 --slippage-ticks 1
+      research-lib backtest run --data mock --fill-timing next_open --sizing equity \\
+          --trade-size 0.5
     """
     from research_lib.engine.run_config import parse_params
     from research_lib.workflows.record import run_backtest
 
     values = parse_params(list(params))
-    for key, value in (("fast_period", fast), ("slow_period", slow), ("trade_size", trade_size)):
+    sizing = run_flags.pop("sizing")
+    for key, value in (
+        ("fast_period", fast), ("slow_period", slow), ("trade_size", trade_size),
+        ("sizing", sizing),
+    ):  # fmt: skip
         if value is not None:
             values[key] = value
     result = run_backtest(
         strategy,
         values,
+        **run_flags,
         data=data,
         symbol=symbol,
         start=start,

@@ -12,6 +12,45 @@ from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_SYMBOL, MOCK_END
 data_group = group("data", "Generate sample bars, import CSV files and browse the catalog.")
 
 
+SIZE_PRECISION_HELP = (
+    "Decimals of order sizes: 0 for whole shares, 2 for fractional ones, 8 for crypto."
+)
+SIZE_INCREMENT_HELP = (
+    "Step between order sizes, with at most size-precision decimals: 0.001 for crypto, "
+    "1000 for FX lots (default: 10^-size-precision, e.g. 0.01 for size precision 2)."
+)
+INSTRUMENT_ROWS = (
+    "symbol",
+    "venue",
+    "asset class",
+    "currency",
+    "price precision",
+    "tick",
+    "size precision",
+    "size increment",
+    "backtests use",
+)
+
+
+def describe(spec) -> list[str]:
+    """The values `data instrument` shows, in the order of INSTRUMENT_ROWS."""
+    increment = f"{spec.increment:f}"
+    if spec.size_increment is None:
+        increment += " (from size precision)"
+    kind = spec.nautilus_type
+    return [
+        spec.symbol,
+        spec.venue,
+        spec.asset_class,
+        spec.currency,
+        str(spec.price_precision),
+        f"{spec.tick:f}",
+        str(spec.size_precision),
+        increment,
+        f"Nautilus {kind}" + (" (fractional shares or lots)" if kind == "Cfd" else ""),
+    ]
+
+
 def open_catalog():
     """The catalog named by --catalog / RESEARCH_LIB_CATALOG, or the default one."""
     from research_lib.data.catalog import Catalog
@@ -87,6 +126,10 @@ def generate(
 @click.option("--asset-class", type=click.Choice(["equity", "fx", "crypto"]))
 @click.option("--currency", default="USD", show_default=True, help="Quote currency.")
 @click.option("--price-precision", type=int, help="Decimals of prices (default: inferred).")
+@click.option(
+    "--size-precision", type=int, help=f"{SIZE_PRECISION_HELP} [default: the stored one, else 0]"
+)
+@click.option("--size-increment", metavar="DECIMAL", help=SIZE_INCREMENT_HELP)
 def import_csv(
     file: str,
     symbol: str,
@@ -96,12 +139,14 @@ def import_csv(
     asset_class: str | None,
     currency: str,
     price_precision: int | None,
+    size_precision: int | None,
+    size_increment: str | None,
 ) -> None:
     """Validate a CSV of bars and merge it into the catalog (all or nothing).
 
     Headers in any case: timestamp/datetime/date/time, open, high, low, close, volume
     (optional). Re-importing the same rows adds nothing; overlapping rows are replaced
-    by the newer file.
+    by the newer file. Sizes of a stored symbol are changed with `data instrument`.
     """
     report = open_catalog().import_csv(
         file,
@@ -112,8 +157,54 @@ def import_csv(
         asset_class=asset_class,
         currency=currency,
         price_precision=price_precision,
+        size_precision=size_precision,
+        size_increment=size_increment,
     )
     console().print(report.summary())
+
+
+@data_group.command("instrument")
+@click.argument("symbol")
+@click.option("--price-precision", type=int, help="Decimals of prices; stored bars must fit.")
+@click.option("--size-precision", type=int, help=SIZE_PRECISION_HELP)
+@click.option("--size-increment", metavar="DECIMAL", help=SIZE_INCREMENT_HELP)
+def instrument(
+    symbol: str,
+    price_precision: int | None,
+    size_precision: int | None,
+    size_increment: str | None,
+) -> None:
+    """Show SYMBOL's instrument; with options, change it in the catalog (all or nothing).
+
+    Backtests size orders in multiples of the size increment.
+
+    \b
+    research-lib data instrument AAPL
+    research-lib data instrument AAPL --size-precision 2        fractional shares
+    research-lib data instrument BTC/USD --size-precision 6 --size-increment 0.0001
+    research-lib data instrument EUR/USD --size-increment 1000  FX micro lots
+    """
+    catalog = open_catalog()
+    given = {
+        "price_precision": price_precision,
+        "size_precision": size_precision,
+        "size_increment": size_increment,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    if changes:
+        old = catalog.instrument(symbol)
+        spec = catalog.update_instrument(symbol, **changes)
+        diffs = [
+            f"{label} {was} -> {now}"
+            for label, was, now in zip(INSTRUMENT_ROWS, describe(old), describe(spec), strict=True)
+            if was != now
+        ]
+        console().print(f"updated {symbol}: {', '.join(diffs)}" if diffs else "nothing changed")
+    else:
+        spec = catalog.instrument(symbol)
+    console().print(spec.instrument_id)
+    for label, value in zip(INSTRUMENT_ROWS, describe(spec), strict=True):
+        console().print(f"  {label:<16} {value}")
 
 
 @data_group.command("list")

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from research_lib.cli.app import cli, console, group, options
-from research_lib.cli.backtest import seed_option, tag_option
+from research_lib.cli.backtest import execution_options, seed_option, tag_option
 from research_lib.errors import ConfigError, NotebookError
 from research_lib.model.metrics import metric
 from research_lib.model.params import read_value
@@ -148,6 +148,7 @@ def notebook_run(
     help="papermill: execute notebooks/03_parameterised_backtest.ipynb per point.",
 )
 @click.option("--sort", default="sharpe", show_default=True, help="Metric to rank by.")
+@execution_options
 @seed_option
 @tag_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -164,6 +165,7 @@ def sweep_command(
     seed: int,
     tags: tuple[str, ...],
     no_progress: bool,
+    run_flags: dict,
 ) -> None:
     """Backtest CONFIG (a YAML run config or a strategy name) at every point of a grid.
 
@@ -177,6 +179,9 @@ def sweep_command(
     from research_lib.workflows.sweep import parse_grid, plan_sweep, rank_column, sweep
 
     parsed = parse_grid(grid)
+    sizing = run_flags.pop("sizing")
+    if sizing is not None:
+        parsed.setdefault("sizing", [sizing])
     rank_column(sort, parsed)
     out = console()
     plan = plan_sweep(config, parsed)
@@ -200,6 +205,7 @@ def sweep_command(
         progress=not no_progress,
         seed=seed,
         tags=tags,
+        execution=run_flags,
     )
     ranked = done.ranked(sort, descending=True)
     out.print(_ranked_table(ranked, list(done.grid), done.sweep_id, sort))

@@ -15,7 +15,7 @@ from research_lib.cli.app import console, options
 from research_lib.cli.backtest import backtest_group
 from research_lib.errors import ResultsError
 from research_lib.model.metrics import metric
-from research_lib.ui.tables import comparison_rows, metric_cells, metric_rows
+from research_lib.ui.tables import comparison_rows, execution_text, metric_cells, metric_rows
 
 # The metrics list-results shows for each run, after its trade count.
 LISTED_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate")
@@ -146,6 +146,7 @@ def show(run_id: str) -> None:
         ("Period", f"{_time(row.get('start'))} .. {_time(row.get('end'))} UTC"),
         ("Data", f"{_text(row.get('data_source'))} {_text(row.get('data_fingerprint'))[:16]}"),
         ("Seed", settings_.get("seed")),
+        ("Fills", execution_text(settings_) or "close, no costs (stored before v3)"),
         ("Tags", row.get("tags")),
         ("Sweep", row.get("sweep_id")),
         ("Notebook", row.get("notebook_path")),
@@ -169,9 +170,21 @@ def show(run_id: str) -> None:
     metrics = Table(title="Metrics", show_header=False)
     metrics.add_column(style="bold")
     metrics.add_column(justify="right")
-    for label, value in metric_rows(row, currency=_text(row.get("currency"))):
+    for label, value in metric_rows(
+        row,
+        currency=_text(row.get("currency")),
+        notes=run.metric_notes,
+        periods_per_year=run.periods_per_year,
+    ):
         metrics.add_row(label, value)
     out.print(metrics)
+    if run.annualisation:
+        out.print(f"ratios annualised with {run.annualisation}")
+    elif not run.performance:
+        out.print(
+            "[yellow]note:[/yellow] stored before schema version 3: the metrics are "
+            "Nautilus's realized-P&L figures; rerun it for mark-to-market metrics"
+        )
     summary = run.trades_summary()
     if not summary["count"]:
         out.print("no trades")

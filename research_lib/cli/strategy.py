@@ -13,6 +13,7 @@ import click
 from research_lib.cli.app import console, group, options
 from research_lib.cli.backtest import (
     backtest_group,
+    execution_options,
     param_option,
     print_summary,
     seed_option,
@@ -116,6 +117,7 @@ def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @click.option("--data", type=click.Choice(["catalog", "mock"]), help="Override backtest.data.")
 @click.option("--starting-balance", type=float, help="Override backtest.starting_balance.")
 @param_option
+@execution_options
 @seed_option
 @tag_option
 def backtest_run_config(
@@ -128,8 +130,10 @@ def backtest_run_config(
     params: tuple[str, ...],
     seed: int,
     tags: tuple[str, ...],
+    run_flags: dict,
 ) -> None:
-    """Backtest the strategy of a YAML run config; flags override its backtest: section.
+    """Backtest the strategy of a YAML run config; flags override its backtest: and costs:
+    sections.
 
     \b
     Example:
@@ -139,9 +143,13 @@ def backtest_run_config(
     from research_lib.workflows.record import run_from_config
 
     overrides = parse_params(list(params))
+    sizing = run_flags.pop("sizing")
+    if sizing is not None:
+        overrides["sizing"] = sizing
     run_config = load_run_config(file)
     result = run_from_config(
         run_config,
+        **run_flags,
         symbol=symbol,
         start=start,
         end=end,

@@ -37,12 +37,15 @@ from research_lib.data.csv_import import (
     infer_price_precision,
     read_bars_csv,
 )
-from research_lib.data.instruments import InstrumentSpec, validate_symbol
+from research_lib.data.instruments import InstrumentSpec, check_same_instrument, validate_symbol
 from research_lib.data.partitions import (
     PARTITION_FILE,
     commit_tables,
     instruments_table,
     merge_bars,
+    off_grid_price,
+    price_decimals,
+    read_instruments,
 )
 from research_lib.errors import (
     CatalogError,
@@ -68,11 +71,6 @@ _EMPTY_BARS_VIEW = (
     "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS bar_spec, "
     "NULL::TIMESTAMPTZ_NS AS timestamp, NULL::DOUBLE AS open, NULL::DOUBLE AS high, "
     "NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume WHERE false"
-)
-_EMPTY_INSTRUMENTS_VIEW = (
-    "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS venue, NULL::VARCHAR AS asset_class, "
-    "NULL::VARCHAR AS currency, NULL::INTEGER AS price_precision, "
-    "NULL::INTEGER AS size_precision WHERE false"
 )
 
 
@@ -224,17 +222,20 @@ class Catalog:
         asset_class: str | None = None,
         currency: str = "USD",
         price_precision: int | None = None,
-        size_precision: int = 0,
+        size_precision: int | None = None,
+        size_increment: str | None = None,
     ) -> ImportReport:
         """Validate a CSV file and merge its bars into the catalog, all or nothing.
 
         The bar spec is inferred from the most common spacing unless given; ``asset_class``
         defaults to ``fx`` for ``A/B`` symbols, else ``equity``; ``price_precision`` defaults
         to the decimals the prices need (2..9, see :func:`infer_price_precision`) and never
-        shrinks below the stored one. For timestamps already stored, the file's values win.
-        A symbol already stored with another venue, asset class, currency or size precision
-        is refused. Raises :class:`ImportValidationError` (naming the file and lines) for a
-        bad file; the catalog is then unchanged.
+        shrinks below the stored one. ``size_precision`` and ``size_increment`` (see
+        :class:`InstrumentSpec`) default to the stored ones, else 0 and 10**-size_precision.
+        For timestamps already stored, the file's values win. A symbol already stored with
+        another venue, asset class, currency, size precision or size increment is refused
+        (:meth:`update_instrument` changes sizes). Raises :class:`ImportValidationError`
+        (naming the file and lines) for a bad file; the catalog is then unchanged.
         """
         symbol = validate_symbol(symbol)
         self._symbol_dir(symbol)
@@ -242,17 +243,19 @@ class Catalog:
             parse_bar_spec(bar_spec)
         check_timezone(timezone)
         asset_class = asset_class or ("fx" if "/" in symbol else "equity")
+        stored = self._instruments()
+        if (old := stored.get(symbol)) is not None:
+            check_same_instrument(old, venue, asset_class, currency, size_precision, size_increment)
+            size_precision, size_increment = old.size_precision, old.size_increment
         requested = InstrumentSpec(
             symbol,
             venue,
             asset_class,
             currency,
             2 if price_precision is None else price_precision,
-            size_precision,
+            size_precision or 0,
+            size_increment,
         )
-        stored = self._instruments()
-        if symbol in stored:
-            _check_same_instrument(stored[symbol], requested)
 
         new = read_bars_csv(path, timezone=timezone)
         if bar_spec is None:
@@ -288,6 +291,26 @@ class Catalog:
             last=new["timestamp"].iloc[-1],
         )
 
+    def update_instrument(self, symbol: str, **changes: object) -> InstrumentSpec:
+        """Change ``price_precision``, ``size_precision`` and/or ``size_increment`` of a stored
+        instrument (see :meth:`InstrumentSpec.edited`); return the new spec.
+
+        The instruments file is replaced as an import replaces it: all or nothing. A price
+        precision too small for a stored bar price is refused.
+        """
+        specs = self._instruments()
+        if validate_symbol(symbol) not in specs:
+            raise self._unknown(symbol, specs)
+        old = specs[symbol]
+        new = old.edited(**changes)
+        if new.price_precision < old.price_precision:
+            self._check_prices_fit(symbol, new.price_precision)
+        if new != old:
+            specs[symbol] = new
+            instruments = (self.root / "instruments.parquet", instruments_table(specs))
+            commit_tables(self.root, [instruments])
+        return new
+
     # -- internals -------------------------------------------------------------------------
 
     def _symbol_dir(self, symbol: str) -> Path:
@@ -311,10 +334,21 @@ class Catalog:
 
     def _instruments(self) -> dict[str, InstrumentSpec]:
         path = self.root / "instruments.parquet"
-        if not path.exists():
-            return {}
-        rows = pq.read_table(path).to_pylist()
-        return {row["symbol"]: InstrumentSpec(**row) for row in rows}
+        return read_instruments(path) if path.exists() else {}
+
+    def _check_prices_fit(self, symbol: str, precision: int) -> None:
+        """Refuse a price precision that would round a stored bar price."""
+        for bar_spec in self.bar_specs(symbol):
+            columns = ["timestamp", *BAR_COLUMNS[1:5]]
+            bars = pq.read_table(self._partition_path(symbol, bar_spec), columns=columns)
+            found = off_grid_price(bars, precision)
+            if found is not None:
+                ts, column, price = found
+                raise CatalogError(
+                    f"cannot set {symbol}'s price precision to {precision}: its {bar_spec} "
+                    f"bars need {price_decimals(bars)} decimals ({column} {price!r} at "
+                    f"{ts:%Y-%m-%d %H:%M} UTC)"
+                )
 
     def _unknown(self, symbol: str, specs: dict[str, InstrumentSpec]) -> UnknownSymbolError:
         if not specs:
@@ -360,15 +394,8 @@ class Catalog:
                 )
             else:
                 con.execute(f"CREATE VIEW bars AS {_EMPTY_BARS_VIEW}")
-            instruments = self.root / "instruments.parquet"
-            if instruments.exists():
-                con.execute("SET VARIABLE research_lib_instruments = ?", [str(instruments)])
-                con.execute(
-                    "CREATE VIEW instruments AS SELECT * "
-                    "FROM read_parquet(getvariable('research_lib_instruments'))"
-                )
-            else:
-                con.execute(f"CREATE VIEW instruments AS {_EMPTY_INSTRUMENTS_VIEW}")
+            # Read through InstrumentSpec, so an empty or old catalog has every column too.
+            con.register("instruments", instruments_table(self._instruments()))
             yield con
 
 
@@ -449,14 +476,3 @@ def _require_inside(path: Path, root: Path) -> None:
     resolved, base = path.resolve(), root.resolve()
     if resolved == base or base not in resolved.parents:
         raise InvalidSymbolError(f"refusing path {path}: it resolves outside {root}")
-
-
-def _check_same_instrument(stored: InstrumentSpec, requested: InstrumentSpec) -> None:
-    """Refuse to silently redefine an instrument (price precision may grow, see import)."""
-    for name in ("venue", "asset_class", "currency", "size_precision"):
-        was, now = getattr(stored, name), getattr(requested, name)
-        if was != now:
-            raise CatalogError(
-                f"{stored.symbol} is stored with {name} {was!r}, not {now!r}: import it with "
-                f"{name}={was!r}, or under another symbol"
-            )

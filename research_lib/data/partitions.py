@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.files import fsync_dir, link_or_copy, make_dirs, write_synced
-from research_lib.model.bars import BAR_COLUMNS, timestamps_ns
+from research_lib.model.bars import BAR_COLUMNS, PRICE_COLUMNS, timestamps_ns
 
 BAR_SCHEMA = pa.schema(
     [("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in BAR_COLUMNS[1:]]
@@ -31,6 +31,7 @@ INSTRUMENT_SCHEMA = pa.schema(
         ("currency", pa.string()),
         ("price_precision", pa.int32()),
         ("size_precision", pa.int32()),
+        ("size_increment", pa.string()),  # null: 10**-size_precision; absent in old catalogs
     ]
 )
 PARTITION_FILE = "data.parquet"
@@ -69,6 +70,40 @@ def bars_table(ts: np.ndarray, cols: dict[str, np.ndarray]) -> pa.Table:
 def instruments_table(specs: dict[str, InstrumentSpec]) -> pa.Table:
     rows = [specs[s].to_dict() for s in sorted(specs)]
     return pa.Table.from_pylist(rows, schema=INSTRUMENT_SCHEMA)
+
+
+def read_instruments(path: Path) -> dict[str, InstrumentSpec]:
+    """The specs in an instruments file; columns it lacks (a catalog written before they
+    existed, such as ``size_increment``) take the :class:`InstrumentSpec` defaults."""
+    names = set(INSTRUMENT_SCHEMA.names)
+    rows = pq.read_table(path).to_pylist()
+    return {
+        row["symbol"]: InstrumentSpec(**{k: v for k, v in row.items() if k in names})
+        for row in rows
+    }
+
+
+def price_decimals(bars: pa.Table) -> int:
+    """The fewest decimals (0..9) that hold every open, high, low and close in ``bars``
+    exactly, up to float rounding (the tolerance :func:`csv_import.infer_price_precision` uses,
+    without its floor of 2)."""
+    return next((d for d in range(9) if off_grid_price(bars, d) is None), 9)
+
+
+def off_grid_price(bars: pa.Table, decimals: int) -> tuple[pd.Timestamp, str, float] | None:
+    """The earliest (timestamp, column, price) in ``bars`` that needs more than ``decimals``
+    decimals, or None."""
+    found = None
+    for column in PRICE_COLUMNS:
+        prices = bars.column(column).to_numpy()
+        scaled = prices * 10.0**decimals
+        off = np.flatnonzero(np.abs(scaled - np.rint(scaled)) > np.abs(scaled) * 1e-12 + 1e-9)
+        if off.size and (found is None or off[0] < found[0]):
+            found = (int(off[0]), column, float(prices[off[0]]))
+    if found is None:
+        return None
+    row, column, price = found
+    return pd.Timestamp(bars.column("timestamp")[row].as_py()), column, price
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -43,6 +43,7 @@ from research_lib.model.defaults import (
     MOCK_END,
     MOCK_START,
 )
+from research_lib.model.execution import Costs, merge_costs
 from research_lib.model.params import read_value, write_value
 from research_lib.strategies import registry
 
@@ -125,6 +126,9 @@ class BacktestSection(BaseModel):
     end: str | None = None
     starting_balance: float | None = None
     data: Literal["mock", "catalog"] = DEFAULT_DATA
+    fill_timing: Literal["close", "next_open"] | None = None
+    fill_volume: Literal["unlimited", "bar"] | None = None
+    periods_per_year: float | None = None
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -152,7 +156,7 @@ class BacktestSection(BaseModel):
                 raise ValueError(str(exc)) from exc
         return value
 
-    @field_validator("starting_balance")
+    @field_validator("starting_balance", "periods_per_year")
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
@@ -179,6 +183,7 @@ class RunConfigFile(BaseModel):
     config_path: str | None = None
     config: dict[str, Any] = {}
     backtest: BacktestSection = BacktestSection()
+    costs: Costs = Costs()
 
     @field_validator("strategy_path", "config_path")
     @classmethod
@@ -191,7 +196,11 @@ class RunConfigFile(BaseModel):
         return value
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {"": RunConfigFile, "backtest": BacktestSection}
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": RunConfigFile,
+    "backtest": BacktestSection,
+    "costs": Costs,
+}
 
 
 # -- the result ---------------------------------------------------------------------------
@@ -206,6 +215,7 @@ class RunConfig:
     strategy_name: str
     params: dict[str, Any]
     backtest: BacktestSection = field(default_factory=BacktestSection)
+    costs: Costs = field(default_factory=Costs)
     source_file: str | None = None
 
     def arguments(self, **overrides: Any) -> dict[str, Any]:
@@ -213,11 +223,16 @@ class RunConfig:
         this config (:func:`~research_lib.workflows.record.run_from_config` runs it).
 
         ``overrides`` (None values are ignored) replace the ``backtest:`` settings (``symbol``,
-        ``start``, ``end``, ``starting_balance``, ``data``); ``params={...}`` replaces config
-        values; anything else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
+        ``start``, ``end``, ``starting_balance``, ``data``, ``fill_timing``, ``fill_volume``,
+        ``periods_per_year``); ``params={...}`` replaces config values; ``costs={...}`` replaces
+        the ``costs:`` it names (a commission kind replaces the file's commission); anything
+        else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
         ``verbose``...) is passed to ``run_backtest`` as is.
         """
         params = {**self.params, **(overrides.pop("params", None) or {})}
+        costs = merge_costs(
+            self.costs.model_dump(exclude_defaults=True), dict(overrides.pop("costs", None) or {})
+        )
         settings = {
             key: value for key, value in self.backtest.model_dump().items() if value is not None
         }
@@ -226,6 +241,7 @@ class RunConfig:
             "strategy": self.strategy_path,
             "params": params,
             "config_path": self.config_path,
+            "costs": costs,
             **settings,
         }
 
@@ -262,6 +278,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         strategy_name=info.name if info else strategy_path,
         params=dict(model.config),
         backtest=model.backtest,
+        costs=model.costs,
         source_file=str(file),
     )
 
@@ -469,4 +486,13 @@ backtest:
   start: "{MOCK_START}"
   end: "{MOCK_END}"
   starting_balance: {DEFAULT_BALANCE:g}
+  fill_timing: close              # close: at the signal bar's close; next_open: next bar's open
+  # periods_per_year: 252         # annualisation; default from the data's calendar
+
+costs:                            # per fill; at most one commission and one slippage kind
+  commission_rate: 0              # fraction of notional (0.0005 = 5 bps)
+  # commission_per_unit: 0.005    # per share / contract / coin
+  # commission_per_order: 1.0     # fixed per order
+  slippage_ticks: 0               # whole ticks against you
+  # slippage_bps: 2               # basis points, rounded outwards to the tick grid
 """

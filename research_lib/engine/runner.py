@@ -22,12 +22,13 @@ from typing import Any
 import pandas as pd
 
 from research_lib.data.catalog import Catalog
+from research_lib.data.csv_import import infer_bar_spec
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.data.synthetic import generate_bars
 from research_lib.engine.nautilus_fixes import buffer_analyzer
 from research_lib.engine.report import equity_curve, fills_table, positions_table, trades_table
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from research_lib.model.bars import bars_fingerprint
+from research_lib.model.bars import bar_interval, bars_fingerprint
 from research_lib.model.defaults import (
     DEFAULT_BALANCE,
     DEFAULT_SEED,
@@ -37,8 +38,16 @@ from research_lib.model.defaults import (
     MOCK_END,
     MOCK_START,
 )
+from research_lib.model.execution import Execution, execution_of
+from research_lib.model.performance import performance
 from research_lib.model.run import BacktestResult, RunRecord, clean_number
-from research_lib.strategies.registry import build_config, create, find_by_path, resolve_paths
+from research_lib.strategies.registry import (
+    build_config,
+    config_parameters,
+    create,
+    find_by_path,
+    resolve_paths,
+)
 
 DATA_SOURCES = ("mock", "catalog")
 VERSIONED_PACKAGES = ("research-lib", "nautilus_trader", "pandas", "duckdb")
@@ -83,13 +92,20 @@ def load_market_data(
     end: Any = None,
     catalog: Any = None,
     seed: int = DEFAULT_SEED,
-    bar_spec: str = MOCK_BAR_SPEC,
+    bar_spec: str | None = None,
+    instrument: InstrumentSpec | None = None,
 ) -> MarketData:
     """Bars for a run from ``mock`` (seeded, in memory), ``catalog`` (``Catalog`` or path),
-    or a bars DataFrame of your own (columns timestamp, open, high, low, close, volume)."""
+    or a bars DataFrame of your own (columns timestamp, open, high, low, close, volume).
+
+    A DataFrame's instrument is ``instrument`` (default: an equity of ``symbol`` with
+    2 price decimals) and its bar spec ``bar_spec`` (default: read from the bars' spacing).
+    """
     if isinstance(source, pd.DataFrame):
-        spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
+        spec = instrument or InstrumentSpec(symbol or DEFAULT_SYMBOL)
         bars = source.reset_index(drop=True)
+        if bar_spec is None:
+            bar_spec = infer_bar_spec(bars["timestamp"]) if len(bars) > 1 else MOCK_BAR_SPEC
         return MarketData("dataframe", spec, bar_spec, bars, bars_fingerprint(bars))
     if source == "mock":
         spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
@@ -115,16 +131,40 @@ def load_market_data(
 def resolve_config(
     config_path: str, params: dict[str, Any], data: MarketData
 ) -> tuple[dict[str, Any], Any]:
-    """The full strategy config values for ``data`` and the decoded config object.
+    """The canonical config values for ``data`` (every field, defaults filled in, as JSON
+    values) and the decoded config object.
 
     ``instrument_id`` and ``bar_type`` always follow the data; a ``trade_size`` of
-    :data:`~research_lib.model.defaults.DEFAULT_TRADE_SIZE` is used when none is given.
+    :data:`~research_lib.model.defaults.DEFAULT_TRADE_SIZE` is used when none is given. A
+    ``quantity``-sized ``trade_size`` must fit the instrument's size increment.
     """
     values = {"trade_size": DEFAULT_TRADE_SIZE, **params}
     values["instrument_id"] = data.spec.instrument_id
     values["bar_type"] = data.bar_type
     config = build_config(config_path, values)
-    return values, config
+    if getattr(config, "sizing", "quantity") == "quantity" and hasattr(config, "trade_size"):
+        problem = data.spec.check_quantity(config.trade_size, "trade_size")
+        if problem:
+            raise ConfigError(problem)
+    return canonical_values(config), config
+
+
+def canonical_values(config: Any) -> dict[str, Any]:
+    """``config``'s wiring (instrument, bar type) and parameters with every default, as JSON
+    values (Decimals as floats, ids as text): the same run has the same values whichever
+    way it was started (CLI flags, YAML, Python)."""
+    values: dict[str, Any] = {
+        "instrument_id": str(config.instrument_id),
+        "bar_type": str(config.bar_type),
+    }
+    for parameter in config_parameters(type(config)):
+        value = getattr(config, parameter.name)
+        if isinstance(value, Decimal):
+            value = float(value)
+        elif not isinstance(value, (str, int, float, bool, type(None), list, dict)):
+            value = str(value)
+        values[parameter.name] = value
+    return values
 
 
 def warmup_bars(config: Any) -> int:
@@ -141,11 +181,16 @@ def run_settings(
     starting_balance: float | None = None,
     seed: int | None = None,
     catalog: Any = None,
+    execution: Any = None,
+    periods_per_year: float | None = None,
+    instrument: InstrumentSpec | None = None,
 ) -> dict[str, Any]:
     """The backtest settings recorded with a run, as it was asked for (JSON values).
 
     Every run's record, completed or failed (a crashed sweep point, a failed notebook), keeps
     these same keys, so a rerun repeats it; None is the default balance and seed.
+    ``execution`` (an :class:`Execution` or its dict) is stored with every default filled in;
+    ``periods_per_year`` None means "from the data's calendar".
     """
     return {
         "data": data if isinstance(data, str) else "dataframe",
@@ -157,13 +202,22 @@ def run_settings(
         ),
         "seed": DEFAULT_SEED if seed is None else int(seed),
         "catalog": None if catalog is None else str(getattr(catalog, "root", catalog)),
+        "execution": execution_of(execution).to_dict(),
+        "periods_per_year": None if periods_per_year is None else float(periods_per_year),
+        **({} if instrument is None else {"instrument": instrument.to_dict()}),
     }
+
+
+SETTING_NAMES = (
+    "data", "symbol", "start", "end", "starting_balance", "seed", "catalog", "execution",
+    "periods_per_year",
+)  # fmt: skip
 
 
 def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`run_settings` from the entries of ``values`` that name its arguments (sweep
     options, notebook parameters); the others are ignored."""
-    known = ("data", "symbol", "start", "end", "starting_balance", "seed", "catalog")
+    known = SETTING_NAMES
     return run_settings(**{key: values[key] for key in known if values.get(key) is not None})
 
 
@@ -200,13 +254,17 @@ def prepare(
     end: Any = None,
     catalog: Any = None,
     seed: int = DEFAULT_SEED,
+    instrument: InstrumentSpec | None = None,
+    bar_spec: str | None = None,
 ) -> Setup:
     """Resolve ``strategy`` (a registered name, or ``module:Class`` with ``config_path``),
     load the bars and check the config values against them."""
     strategy_path, config_path = resolve_paths(strategy, config_path)
     info = find_by_path(strategy_path)
     name = info.name if info else strategy_path
-    market = load_market_data(data, symbol, start, end, catalog, seed)
+    market = load_market_data(
+        data, symbol, start, end, catalog, seed, bar_spec=bar_spec, instrument=instrument
+    )
     values, config = resolve_config(config_path, params, market)
     return Setup(name, strategy_path, config_path, values, config, market)
 
@@ -219,12 +277,15 @@ def execute(
     started: float | None = None,
     verbose: bool = False,
     options: EngineOptions = EngineOptions(),
+    execution: Execution = Execution(),
+    periods_per_year: float | None = None,
 ) -> BacktestResult:
     """Run ``setup`` on a fresh engine; the result's record is ``record`` completed.
 
     ``record`` brings the run's id, source, tags, sweep, notebook and settings;
     ``started`` (a ``time.perf_counter()`` value, default now) is when the run began, for
-    its duration.
+    its duration. ``execution`` says how orders fill and what they cost;
+    ``periods_per_year`` overrides the annualisation read from the data's calendar.
     """
     started = time.perf_counter() if started is None else started
     market = setup.market
@@ -235,18 +296,20 @@ def execute(
             f"{setup.strategy} needs at least {needed + 1} ({needed} to warm up): widen "
             "--start/--end"
         )
-    engine, venue, currency = _build_engine(market.spec, starting_balance, verbose, options)
+    wiring = _run_wiring(setup, execution, verbose)
+    engine, venue, currency = _build_engine(
+        market.spec, starting_balance, verbose, options, execution
+    )
     try:
-        quiet = {} if verbose else {"log_events": False, "log_commands": False}
         engine.add_strategy(
-            create(setup.strategy_path, {**setup.values, **quiet}, setup.config_path)
+            create(setup.strategy_path, {**setup.values, **wiring}, setup.config_path)
         )
         with warnings.catch_warnings():
             # Nautilus 1.231 calls the deprecated Timestamp.utcnow (pandas 3) in run and end.
             warnings.filterwarnings("ignore", message=r".*Timestamp\.utcnow is deprecated")
-            _feed(engine, market, options.chunk_bars)
+            _feed(engine, market, options.chunk_bars, execution.fill_timing == "next_open")
             engine.end()
-        outcome = _extract(engine, venue, currency, market, starting_balance)
+        outcome = _extract(engine, venue, currency, market, starting_balance, periods_per_year)
     finally:
         engine.dispose()
     done = setup.describe(record)
@@ -267,6 +330,7 @@ def execute(
         settings={**record.settings, "symbol": market.spec.symbol, "oms_type": options.oms_type},
         initial_capital=starting_balance,
         final_capital=outcome["final_capital"],
+        performance=outcome["performance"],
         stats=outcome["stats"],
         duration_seconds=time.perf_counter() - started,
         versions=versions(),
@@ -287,20 +351,45 @@ def versions() -> dict[str, str]:
     return {pkg: version(pkg) for pkg in VERSIONED_PACKAGES}
 
 
-def _feed(engine: Any, market: MarketData, chunk_bars: int) -> None:
+def _run_wiring(setup: Setup, execution: Execution, verbose: bool) -> dict[str, Any]:
+    """Config values the runner adds to the strategy's own: fill timing and log quietness."""
+    wiring: dict[str, Any] = {} if verbose else {"log_events": False, "log_commands": False}
+    takes_timing = "fill_timing" in getattr(type(setup.config), "__struct_fields__", ())
+    if takes_timing:
+        wiring["fill_timing"] = execution.fill_timing
+    elif execution.fill_timing != "close":
+        raise ConfigError(
+            f"{setup.strategy} has no fill_timing field: next_open needs a strategy built on "
+            "research_lib.strategies.base.SignalStrategy"
+        )
+    return wiring
+
+
+def _feed(engine: Any, market: MarketData, chunk_bars: int, open_ticks: bool) -> None:
     """Feed the engine in chunks (streaming mode): only one chunk of Nautilus Bar objects
-    (~310 bytes each) is alive at a time, which keeps a 1M-bar run's memory flat."""
+    (~310 bytes each) is alive at a time, which keeps a 1M-bar run's memory flat. With
+    ``open_ticks`` each bar after the first is preceded by a trade tick at its open."""
+    from research_lib.engine.execution import open_ticks as ticks_at_opens  # heavy: Nautilus
     from research_lib.engine.nautilus_bars import to_nautilus_bars  # heavy: Nautilus
 
     for first in range(0, len(market.bars), chunk_bars):
-        chunk = market.bars.iloc[first : first + chunk_bars]
+        last = min(first + chunk_bars, len(market.bars))
+        chunk = market.bars.iloc[first:last]
         engine.add_data(to_nautilus_bars(chunk, market.spec, market.bar_spec))
+        if open_ticks:
+            ticks = ticks_at_opens(market.bars, market.spec, market.bar_spec, first, last)
+            if ticks:
+                engine.add_data(ticks)
         engine.run(streaming=True)
         engine.clear_data()
 
 
 def _build_engine(
-    spec: InstrumentSpec, starting_balance: float, verbose: bool, options: EngineOptions
+    spec: InstrumentSpec,
+    starting_balance: float,
+    verbose: bool,
+    options: EngineOptions,
+    execution: Execution,
 ) -> tuple:
     from nautilus_trader.analysis import CAGR, CalmarRatio, MaxDrawdown
     from nautilus_trader.backtest.config import BacktestEngineConfig
@@ -310,6 +399,8 @@ def _build_engine(
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
+
+    from research_lib.engine.execution import fee_model, fill_model, taker_fee  # heavy: Nautilus
 
     config = BacktestEngineConfig(
         logging=LoggingConfig(log_level="INFO" if verbose else "ERROR"),
@@ -325,8 +416,10 @@ def _build_engine(
         starting_balances=[Money(starting_balance, currency)],
         base_currency=currency,
         default_leverage=Decimal(1),
+        fill_model=fill_model(execution),
+        fee_model=fee_model(execution.costs, spec.currency),
     )
-    engine.add_instrument(spec.to_nautilus())
+    engine.add_instrument(spec.to_nautilus(taker_fee=taker_fee(execution.costs)))
     for statistic in (MaxDrawdown(), CAGR(), CalmarRatio()):  # off by default in Nautilus
         engine.portfolio.analyzer.register_statistic(statistic)
     if options.buffer_analyzer:
@@ -335,10 +428,15 @@ def _build_engine(
 
 
 def _extract(
-    engine: Any, venue: Any, currency: str, market: MarketData, start_cash: float
+    engine: Any,
+    venue: Any,
+    currency: str,
+    market: MarketData,
+    start_cash: float,
+    periods_per_year: float | None = None,
 ) -> dict[str, Any]:
-    """Fills, positions, trades, statistics, warnings and the equity curve of a finished
-    engine."""
+    """Fills, positions, trades, performance, the analyzer's statistics (kept for
+    reference), warnings and the equity curve of a finished engine."""
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.enums import OrderStatus
 
@@ -370,11 +468,22 @@ def _extract(
     ):
         stats.update({key: clean_number(value) for key, value in group.items()})
     positions_frame = positions_table(positions)
+    trades = trades_table(positions_frame)
+    equity = equity_curve(fills, market, start_cash)
+    measured = performance(
+        equity,
+        market.bars,
+        bar_interval(market.bar_spec),
+        trades,
+        start_cash,
+        periods_per_year=periods_per_year,
+    )
     return {
         "final_capital": float(account.balance_total(ccy).as_double()),
+        "performance": measured.to_dict(),
         "stats": stats,
-        "equity": equity_curve(fills, market, start_cash),
-        "trades": trades_table(positions_frame),
+        "equity": equity,
+        "trades": trades,
         "fills": fills,
         "positions": positions_frame,
         "warnings": warnings,

@@ -1,4 +1,4 @@
-"""The one table of run metrics: each metric's name, where it comes from, label and format.
+"""The one table of run metrics: each metric's name, label and format.
 
 Every place that shows or stores a metric reads it from here: the results store's columns,
 the CLI's tables, the panel's metrics table, the figures' axes and the sweep rankings.
@@ -19,16 +19,16 @@ MISSING = "—"
 class Metric:
     """One metric of a run.
 
-    ``statistic`` names the Nautilus ``PortfolioAnalyzer`` statistic it is read from (None for
-    the ones the run record computes itself); fractions whose ``fmt`` ends in ``%`` are shown
-    as percentages.
+    ``annualised`` metrics are stated with the run's periods per year ("Sharpe (252/yr)");
+    fractions whose ``fmt`` ends in ``%`` are shown as percentages. The rules behind each
+    value are in :mod:`research_lib.model.performance`.
     """
 
     name: str
     label: str
     fmt: str
-    statistic: str | None = None
     short: str = ""  # a column header for tables with a row per run
+    annualised: bool = False
 
     @property
     def header(self) -> str:
@@ -54,15 +54,30 @@ class Metric:
             return format(round(number), self.fmt)
         return format(number, self.fmt)
 
+    def labelled(self, periods_per_year: float | None) -> str:
+        """The label with the annualisation when it has one: ``Sharpe ratio (252/yr)``."""
+        if self.annualised and periods_per_year:
+            return f"{self.label} ({periods_per_year:g}/yr)"
+        return self.label
 
-# The headline metrics, read from Nautilus's analyzer statistics (stored as columns).
+
+# The headline metrics, computed from mark-to-market equity and closed trades.
 HEADLINE: tuple[Metric, ...] = (
-    Metric("sharpe", "Sharpe ratio (252 days)", ".2f", "Sharpe Ratio (252 days)", "Sharpe"),
-    Metric("sortino", "Sortino ratio (252 days)", ".2f", "Sortino Ratio (252 days)", "Sortino"),
-    Metric("max_drawdown", "Max drawdown", ".2%", "Max Drawdown", "Max DD"),
-    Metric("win_rate", "Win rate", ".1%", "Win Rate", "Win rate"),
-    Metric("profit_factor", "Profit factor", ".2f", "Profit Factor", "PF"),
-    Metric("cagr", "CAGR (252 days)", ".2%", "CAGR (252 days)", "CAGR"),
+    Metric("sharpe", "Sharpe ratio", ".2f", "Sharpe", annualised=True),
+    Metric("sortino", "Sortino ratio", ".2f", "Sortino", annualised=True),
+    Metric("max_drawdown", "Max drawdown", ".2%", "Max DD"),
+    Metric("win_rate", "Win rate", ".1%", "Win rate"),
+    Metric("profit_factor", "Profit factor", ".2f", "PF"),
+    Metric("cagr", "CAGR", ".2%", "CAGR"),
+)
+# More performance metrics of every run (stored as columns too).
+DETAIL: tuple[Metric, ...] = (
+    Metric("volatility", "Volatility", ".2%", "Vol", annualised=True),
+    Metric("max_drawdown_days", "Max drawdown duration (days)", ",.1f", "DD days"),
+    Metric("expectancy", "Expectancy (per trade)", ",.2f", "Expect."),
+    Metric("avg_trade_return", "Average trade return", "+.3%", "Avg trade"),
+    Metric("exposure", "Exposure (time in market)", ".1%", "Exposure"),
+    Metric("benchmark_return", "Buy and hold return", "+.2%", "B&H"),
 )
 # What every run record computes itself.
 ACCOUNT: tuple[Metric, ...] = (
@@ -71,14 +86,14 @@ ACCOUNT: tuple[Metric, ...] = (
     Metric("total_return", "Total return", "+.2%", short="Return"),
     Metric("trade_count", "Trades", ",d", short="Trades"),
 )
-METRICS: dict[str, Metric] = {m.name: m for m in (*ACCOUNT, *HEADLINE)}
+METRICS: dict[str, Metric] = {m.name: m for m in (*ACCOUNT, *HEADLINE, *DETAIL)}
 HEADLINE_NAMES: tuple[str, ...] = tuple(m.name for m in HEADLINE)
-# Headline metric name -> the Nautilus statistic it is read from.
-METRIC_STATISTICS: dict[str, str] = {m.name: m.statistic for m in HEADLINE if m.statistic}
+# The performance metrics a run stores as columns (headline first).
+PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in (*HEADLINE, *DETAIL))
 # The metrics shown side by side by comparisons and rankings, in order.
-COMPARE_METRICS: tuple[str, ...] = tuple(m.name for m in (*ACCOUNT, *HEADLINE))
+COMPARE_METRICS: tuple[str, ...] = tuple(m.name for m in (*ACCOUNT, *HEADLINE, *DETAIL))
 # Names users may type for a metric column.
-METRIC_ALIASES = {"return": "total_return", "trades": "trade_count"}
+METRIC_ALIASES = {"return": "total_return", "trades": "trade_count", "bh": "benchmark_return"}
 
 
 def metric(name: str) -> Metric:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from research_lib.model.bars import to_utc
-from research_lib.model.metrics import COMPARE_METRICS, METRIC_STATISTICS
+from research_lib.model.metrics import COMPARE_METRICS, PERFORMANCE_NAMES
 
 TRADE_COLUMNS = [
     "position_id",
@@ -62,8 +62,11 @@ class RunRecord:
 
     ``config`` holds the strategy's resolved config values (for a failure: what was known,
     None if nothing); ``settings`` the backtest settings it was started with (data source,
-    symbol, dates, balance, seed, catalog); ``stats`` every analyzer statistic. ``created_at``
-    is None until the run is stored.
+    symbol, dates, balance, seed, catalog, execution); ``performance`` the metrics computed
+    from its mark-to-market equity and trades (:meth:`research_lib.model.performance.
+    Performance.to_dict`: values, n/a reasons, annualisation); ``stats`` Nautilus's
+    portfolio-analyzer statistics, kept for reference only (they rest on realized P&L).
+    ``created_at`` is None until the run is stored.
     """
 
     id: str
@@ -92,6 +95,7 @@ class RunRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     initial_capital: float | None = None
     final_capital: float | None = None
+    performance: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, float | None] = field(default_factory=dict)
     duration_seconds: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -165,10 +169,24 @@ class RunRecord:
 
     @property
     def metrics(self) -> dict[str, float | None]:
-        """The headline metrics by short name (see :data:`METRIC_STATISTICS`)."""
-        return {
-            name: clean_number(self.stats.get(stat)) for name, stat in METRIC_STATISTICS.items()
-        }
+        """The performance metrics by name (:data:`PERFORMANCE_NAMES`); None is n/a."""
+        values = self.performance.get("values") or {}
+        return {name: clean_number(values.get(name)) for name in PERFORMANCE_NAMES}
+
+    @property
+    def metric_notes(self) -> dict[str, str]:
+        """Why each n/a metric is n/a, by name (``{"sharpe": "needs 2 periods, has 1"}``)."""
+        return dict(self.performance.get("notes") or {})
+
+    @property
+    def periods_per_year(self) -> float | None:
+        """The return periods per year the ratios are annualised with (None: unknown)."""
+        return clean_number(self.performance.get("periods_per_year"))
+
+    @property
+    def annualisation(self) -> str:
+        """How the ratios are annualised, in words (``252 sessions/yr (no weekend bars)``)."""
+        return str(self.performance.get("annualisation") or "")
 
     def summary(self) -> dict[str, Any]:
         """The one-screen summary the CLI and notebooks print."""

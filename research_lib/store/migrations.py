@@ -5,7 +5,9 @@ together with the ``schema_version`` it reaches, so a file is always at one vers
 next, never in between. A file at a version newer than this code's is refused.
 
 1. create the tables (or, for a file from before the ``meta`` table, add what it lacks);
-2. add ``runs.bar_spec`` and fill it in from ``bar_type`` for the runs already stored.
+2. add ``runs.bar_spec`` and fill it in from ``bar_type`` for the runs already stored;
+3. add the mark-to-market metric columns and ``performance`` (NULL for older runs, whose
+   headline columns keep the analyzer's realized-P&L figures they were stored with).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from research_lib.store.db import StoreUnavailableError, transaction
 from research_lib.store.schema import (
     EQUITY_SCHEMA,
     RUN_COLUMNS_V1,
+    RUN_COLUMNS_V3,
     SCHEMA_VERSION,
     TRADES_SCHEMA,
     columns_of,
@@ -63,9 +66,18 @@ def _add_bar_spec(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _add_performance(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3: the detail metric columns, ``periods_per_year`` and ``performance``."""
+    have = _columns(con, "runs")
+    for column, kind in RUN_COLUMNS_V3.items():
+        if column not in have:
+            con.execute(f"ALTER TABLE runs ADD COLUMN {quote(column)} {kind}")
+
+
 MIGRATIONS: list[tuple[int, Step]] = [
     (1, _create_tables),
     (2, _add_bar_spec),
+    (3, _add_performance),
 ]
 assert [v for v, _ in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1)), "one step a version"
 

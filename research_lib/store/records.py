@@ -115,7 +115,7 @@ def _row(record: RunRecord, created_at: str) -> dict[str, Any]:
         "strategy_path": record.strategy_path,
         "config_path": record.config_path,
         "config": None if config is None else canonical(config),
-        "config_hash": None if config is None else config_hash(config),
+        "config_hash": None if config is None else config_hash(config, record.settings),
         "symbol": record.symbol,
         "instrument_id": record.instrument_id,
         "bar_type": record.bar_type,
@@ -128,6 +128,8 @@ def _row(record: RunRecord, created_at: str) -> dict[str, Any]:
         "final_capital": clean_number(record.final_capital),
         "total_return": clean_number(record.total_return),
         **(record.metrics if completed else {}),
+        "periods_per_year": record.periods_per_year if completed else None,
+        "performance": json.dumps(json_safe(record.performance)) if completed else None,
         "stats": json.dumps(json_safe(record.stats)) if completed else None,
         "duration_seconds": clean_number(record.duration_seconds),
         "data_source": record.data_source,
@@ -228,6 +230,7 @@ def record_of(row: Mapping[str, Any]) -> RunRecord:
         settings=row.get("settings") or {},
         initial_capital=row.get("initial_capital"),
         final_capital=row.get("final_capital"),
+        performance=row.get("performance") or {},
         stats=row.get("stats") or {},
         duration_seconds=row.get("duration_seconds"),
         versions=row.get("versions") or {},
@@ -251,9 +254,13 @@ def stored_run(row: Mapping[str, Any], trades: pd.DataFrame, equity: pd.DataFram
 # -- values --------------------------------------------------------------------------------
 
 
-def config_hash(config: Any) -> str:
-    """Sha256 hex of the canonical JSON of ``config`` (sorted keys, compact)."""
-    return hashlib.sha256(canonical(config).encode()).hexdigest()
+def config_hash(config: Any, settings: Mapping[str, Any] | None = None) -> str:
+    """Sha256 hex of the canonical JSON (sorted keys, compact) of ``config`` and, when the
+    settings have one, the run's ``execution`` (fill timing, fill volume, costs): runs that
+    trade the same way hash the same, however they were started."""
+    execution = (settings or {}).get("execution")
+    hashed = config if execution is None else {"config": config, "execution": execution}
+    return hashlib.sha256(canonical(hashed).encode()).hexdigest()
 
 
 def canonical(value: Any) -> str:

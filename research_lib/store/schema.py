@@ -4,8 +4,10 @@ Four tables::
 
     runs           one row per run: status, error, source, tags, strategy and its full config
                    (JSON + sha256 ``config_hash``), data and period, capital, return, trade
-                   count, the headline metrics as DOUBLE columns, every analyzer statistic
-                   (JSON), and the reproducibility record (settings, data fingerprint, versions)
+                   count, the performance metrics as DOUBLE columns and as JSON with
+                   their n/a reasons and annualisation (``performance``), the Nautilus
+                   analyzer's statistics for reference (``stats``), and the reproducibility
+                   record (settings, data fingerprint, versions)
     trades         one row per closed position (run_id, trade_no, TRADE_COLUMNS)
     equity_curves  run_id, timestamp, equity: the curve, downsampled to at most
                    MAX_EQUITY_POINTS points (:func:`research_lib.model.series.downsample_equity`)
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from research_lib.model.metrics import METRIC_STATISTICS
+from research_lib.model.metrics import DETAIL, HEADLINE_NAMES
 from research_lib.model.series import MAX_EQUITY_POINTS
 
 __all__ = [
@@ -38,8 +40,9 @@ __all__ = [
     "quote",
 ]
 
-SCHEMA_VERSION = 2  # 0: a file from before the meta table existed
-METRICS = tuple(METRIC_STATISTICS)
+SCHEMA_VERSION = 3  # 0: a file from before the meta table existed
+METRICS = HEADLINE_NAMES  # as DOUBLE columns since version 1
+DETAIL_METRICS = tuple(m.name for m in DETAIL)  # as DOUBLE columns since version 3
 
 # The runs table as schema version 1 made it, column -> type.
 RUN_COLUMNS_V1: dict[str, str] = {
@@ -81,8 +84,15 @@ RUN_COLUMNS_V1: dict[str, str] = {
     "equity_length": "BIGINT",
 }
 # The runs table now: version 1 plus the columns later migration steps added.
-RUN_COLUMNS: dict[str, str] = {**RUN_COLUMNS_V1, "bar_spec": "VARCHAR"}
-JSON_COLUMNS = ("config", "stats", "settings", "versions", "warnings")
+# Version 3: the metrics computed from mark-to-market equity (runs stored before it keep
+# the analyzer's realized-P&L figures in the headline columns and have no performance).
+RUN_COLUMNS_V3: dict[str, str] = {
+    **{name: "DOUBLE" for name in DETAIL_METRICS},
+    "periods_per_year": "DOUBLE",
+    "performance": "JSON",
+}
+RUN_COLUMNS: dict[str, str] = {**RUN_COLUMNS_V1, "bar_spec": "VARCHAR", **RUN_COLUMNS_V3}
+JSON_COLUMNS = ("config", "stats", "settings", "versions", "warnings", "performance")
 TIMESTAMP_COLUMNS = ("created_at", "start", "end")
 
 TRADES_SCHEMA = pa.schema(
@@ -111,11 +121,13 @@ _DDL_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.float64(): "DOUB
 # Columns list() returns, and the names it can sort by (with a few friendly aliases).
 LIST_COLUMNS = (
     "id", "created_at", "status", "source", "strategy", "symbol", "start", "end", "trade_count",
-    "total_return", *METRICS, "initial_capital", "final_capital", "duration_seconds",
+    "total_return", *METRICS, *DETAIL_METRICS, "periods_per_year", "initial_capital",
+    "final_capital", "duration_seconds",
     "sweep_id", "tags", "config", "config_hash", "error",
 )  # fmt: skip
 SORTABLE = (
-    "created_at", "total_return", *METRICS, "trade_count", "final_capital", "initial_capital",
+    "created_at", "total_return", *METRICS, *DETAIL_METRICS, "trade_count", "final_capital",
+    "initial_capital",
     "duration_seconds", "start", "end", "strategy", "symbol", "status",
 )  # fmt: skip
 SORT_ALIASES = {"return": "total_return", "trades": "trade_count", "created": "created_at"}

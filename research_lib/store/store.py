@@ -409,10 +409,16 @@ def _sort_column(order_by: str) -> str:
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
-    """A run's comparable inputs: strategy, config values, and settings as ``settings.x``."""
+    """A run's comparable inputs: strategy, config values, and settings as ``settings.x``
+    (how orders fill as ``fill_timing``, ``fill_volume`` and ``costs.<kind>``)."""
     flat: dict[str, Any] = {"strategy": row.get("strategy_path") or row.get("strategy")}
     flat.update(row.get("config") or {})
-    flat.update({f"settings.{k}": v for k, v in (row.get("settings") or {}).items()})
+    settings = dict(row.get("settings") or {})
+    execution = settings.pop("execution", None) or {}
+    flat.update({f"settings.{k}": v for k, v in settings.items()})
+    costs = execution.get("costs") or {}
+    flat.update({k: v for k, v in execution.items() if k != "costs"})
+    flat.update({f"costs.{k}": v for k, v in costs.items()})
     return flat
 
 

@@ -30,7 +30,7 @@ from research_lib.strategies.indicators import (
 )
 
 # Fields every strategy config has that are not research parameters.
-WIRING_FIELDS = ("instrument_id", "bar_type")
+WIRING_FIELDS = ("instrument_id", "bar_type", "fill_timing")  # set by the runner
 # Config bases whose fields belong to Nautilus, not to the research parameters.
 _NAUTILUS_BASES = ("StrategyConfig", "NautilusConfig", "ActorConfig")
 

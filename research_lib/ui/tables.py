@@ -4,7 +4,8 @@ Labels and number formats come from the one table in :mod:`research_lib.model.me
 metric reads the same in the panel, the terminal and the figures; missing values are ``—``.
 Nothing here renders: the panel wraps the rows in HTML, the CLI in rich tables.
 
-- :func:`summary_rows`: one run's headline numbers, (label, text) per row;
+- :func:`summary_rows`: one run's headline numbers, (label, text) per row
+  (:func:`summary_frame`: the same as a DataFrame, for notebooks);
 - :func:`metric_rows`: (label, text) for chosen metrics of one stored run's row;
 - :func:`metric_labels` / :func:`metric_cells`: column headers and one run's cells, for a
   table with a row per run (``backtest list-results``);
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from research_lib.model.execution import Execution
 from research_lib.model.metrics import (
     COMPARE_METRICS,
     HEADLINE_NAMES,
@@ -35,6 +37,7 @@ __all__ = [
     "metric_cells",
     "metric_labels",
     "metric_rows",
+    "summary_frame",
     "summary_rows",
 ]
 
@@ -50,40 +53,58 @@ def _value(values: Any, name: str) -> Any:
     return get(name) if callable(get) else getattr(values, name, None)
 
 
-def metric_labels(names: Iterable[str]) -> list[str]:
-    """The labels of the metrics called ``names`` (``"sharpe"`` -> ``"Sharpe ratio (252
-    days)"``); unknown names stand for themselves."""
-    return [metric(name).label for name in names]
+def metric_labels(names: Iterable[str], periods_per_year: float | None = None) -> list[str]:
+    """The labels of the metrics called ``names``, annualised ones with ``periods_per_year``
+    when given (``"sharpe"`` -> ``"Sharpe ratio (252/yr)"``); unknown names stand for
+    themselves."""
+    return [metric(name).labelled(periods_per_year) for name in names]
 
 
-def metric_cells(values: Any, names: Iterable[str], currency: str = "") -> list[str]:
+def metric_cells(
+    values: Any,
+    names: Iterable[str],
+    currency: str = "",
+    notes: dict[str, str] | None = None,
+) -> list[str]:
     """The metrics called ``names`` of one run (a dict, a stored run's row, a pandas row...)
-    formatted; ``currency`` follows the capital amounts."""
+    formatted; ``currency`` follows the capital amounts; a missing value with a reason in
+    ``notes`` reads ``n/a: reason``."""
     cells = []
     for name in names:
         text = format_metric(name, _value(values, name))
         if currency and name in MONEY_METRICS and text != MISSING:
             text = f"{text} {currency}"
+        if text == MISSING and notes and name in notes:
+            text = f"n/a: {notes[name]}"
         cells.append(text)
     return cells
 
 
 def metric_rows(
-    values: Any, names: Iterable[str] = COMPARE_METRICS, currency: str = ""
+    values: Any,
+    names: Iterable[str] = COMPARE_METRICS,
+    currency: str = "",
+    notes: dict[str, str] | None = None,
+    periods_per_year: float | None = None,
 ) -> list[Row]:
     """(label, text) for the metrics called ``names`` of one run; by default every metric a
-    comparison shows (capital, return, trades, then the headline statistics)."""
+    comparison shows (capital, return, trades, then the performance metrics). ``notes`` say
+    why a metric is n/a; ``periods_per_year`` labels the annualised ones."""
     names = list(names)
-    return list(zip(metric_labels(names), metric_cells(values, names, currency), strict=True))
+    labels = metric_labels(names, periods_per_year)
+    return list(zip(labels, metric_cells(values, names, currency, notes), strict=True))
 
 
 def summary_rows(
     result: BacktestResult, *, full_id: bool = False, initial_capital: bool = False
 ) -> list[Row]:
     """One run's headline numbers as (label, text): run id (8 characters unless
-    ``full_id``), period, bars, trades, capital (initial too when ``initial_capital``), total
-    return, then the headline statistics. Warnings are not rows: show ``result.warnings``."""
+    ``full_id``), period, bars, how orders filled, trades, capital (initial too when
+    ``initial_capital``), total return, buy and hold, then the headline metrics (annualised
+    ones labelled with their periods per year; n/a ones with the reason). Warnings are not
+    rows: show ``result.warnings``."""
     summary = result.summary()
+    record = getattr(result, "record", result)
     run_id = str(summary["run_id"])
     values = {**summary, "trade_count": summary["trades"]}
     names = [
@@ -91,6 +112,7 @@ def summary_rows(
         *(["initial_capital"] if initial_capital else []),
         "final_capital",
         "total_return",
+        "benchmark_return",
         *HEADLINE_NAMES,
     ]
     rows: list[Row] = [
@@ -98,7 +120,40 @@ def summary_rows(
         ("Period", str(summary["period"])),
         ("Bars", f"{summary['bars']:,}"),
     ]
-    return rows + metric_rows(values, names, currency=getattr(result, "currency", "") or "")
+    execution = execution_text(getattr(record, "settings", None) or {})
+    if execution:
+        rows.append(("Fills", execution))
+    rows += metric_rows(
+        values,
+        names,
+        currency=getattr(result, "currency", "") or "",
+        notes=getattr(record, "metric_notes", None),
+        periods_per_year=getattr(record, "periods_per_year", None),
+    )
+    return rows
+
+
+def execution_text(settings: dict[str, Any]) -> str:
+    """How a run's orders filled, from its settings (``close, no costs``); empty for runs
+    stored before fills were configurable."""
+    stored = settings.get("execution")
+    if not stored:
+        return ""
+    try:
+        return Execution.model_validate(stored).describe()
+    except ValueError:
+        return str(stored)
+
+
+def summary_frame(result: BacktestResult) -> pd.DataFrame:
+    """:func:`summary_rows` (initial capital included) and the run's warnings as a one-column
+    DataFrame of text, for a notebook to show: every number formatted, n/a with its reason."""
+    import pandas as pd
+
+    rows = summary_rows(result, initial_capital=True)
+    rows += [("Warning", text) for text in getattr(result, "warnings", ())]
+    labels, cells = zip(*rows, strict=True)
+    return pd.DataFrame({str(result.strategy): cells}, index=pd.Index(labels, name="metric"))
 
 
 def comparison_rows(metrics: pd.DataFrame) -> list[tuple[str, list[str]]]:

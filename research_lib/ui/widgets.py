@@ -26,6 +26,7 @@ from IPython.display import display
 from research_lib.data.catalog import Catalog
 from research_lib.errors import ResearchError, one_line
 from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE, MOCK_END, MOCK_START
+from research_lib.model.execution import SIZINGS
 from research_lib.store import ResultsStore
 from research_lib.strategies import registry
 from research_lib.ui.plots import equity_figure, price_figure
@@ -55,6 +56,10 @@ def parameter_widget(param: Parameter) -> w.ValueWidget:
     if default is None and param.name == "trade_size":
         default = DEFAULT_TRADE_SIZE
     common = {"description": param.name, "style": DESCRIPTION_WIDTH, "tooltip": param.help}
+    if param.name == "sizing":
+        return w.Dropdown(options=list(SIZINGS), value=default or SIZINGS[0], **common)
+    if param.type == "str":
+        return w.Text(value="" if default is None else str(default), **common)
     low = -BIG if param.low is None else param.low
     high = BIG if param.high is None else param.high
     if param.type == "int":
@@ -68,6 +73,8 @@ def parameter_widget(param: Parameter) -> w.ValueWidget:
 
 def _param_value(param: Parameter, value: Any) -> Any:
     """The control's value as the config expects it (ints stay ints; whole Decimals too)."""
+    if param.type == "str" or param.name == "sizing":
+        return str(value)
     if param.type == "int":
         return int(value)
     if param.type == "Decimal" and float(value).is_integer():
@@ -108,6 +115,19 @@ class BacktestPanel:
         self.start = w.DatePicker(description="start", style=DESCRIPTION_WIDTH)
         self.end = w.DatePicker(description="end", style=DESCRIPTION_WIDTH)
         self.note = w.HTML()
+        self.fill_timing = w.ToggleButtons(
+            options=[("close", "close"), ("next open", "next_open")],
+            description="fill at",
+            tooltip="close: the signal bar's close; next open: the next bar's open",
+        )
+        self.commission_bps = w.BoundedFloatText(
+            value=0.0, min=0.0, max=1000.0, step=0.5, description="commission bps",
+            style=DESCRIPTION_WIDTH, tooltip="Commission per fill, basis points of notional",
+        )  # fmt: skip
+        self.slippage_ticks = w.BoundedIntText(
+            value=0, min=0, max=1000, description="slippage ticks", style=DESCRIPTION_WIDTH,
+            tooltip="Slippage per fill, whole ticks against the order",
+        )  # fmt: skip
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.status = w.HTML()
         self.error = w.HTML()
@@ -136,6 +156,7 @@ class BacktestPanel:
                 w.HBox([self.source]),
                 w.HBox([self.symbol, self.start, self.end]),
                 self.note,
+                w.HBox([self.fill_timing, self.commission_bps, self.slippage_ticks]),
                 w.HBox([self.run_button, self.status]),
                 self.error,
                 self.metrics,
@@ -194,6 +215,13 @@ class BacktestPanel:
         """The strategy parameters as set in the controls."""
         return {name: _param_value(self._specs[name], c.value) for name, c in self.params.items()}
 
+    def costs(self) -> dict[str, Any]:
+        """The costs as set in the controls (``run_backtest``'s ``costs``)."""
+        return {
+            "commission_rate": float(self.commission_bps.value) / 1e4,
+            "slippage_ticks": int(self.slippage_ticks.value),
+        }
+
     def run(self) -> BacktestResult | None:
         """Run the backtest as set up; show its metrics and figures, or a one-line error."""
         self.error.value = ""
@@ -213,6 +241,8 @@ class BacktestPanel:
                 catalog=self.catalog,
                 results=self.results,
                 source="notebook",
+                fill_timing=self.fill_timing.value,
+                costs=self.costs(),
             )
             figures = [price_figure(result), equity_figure(result)]
         except Exception as exc:

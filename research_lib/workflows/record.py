@@ -19,10 +19,12 @@ import pandas as pd
 
 from research_lib.engine.runner import EngineOptions, execute, prepare, run_settings
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED
+from research_lib.model.execution import Costs, Execution, execution_of
 from research_lib.model.run import BacktestResult, RunRecord
 from research_lib.store import ResultsStore
 
 if TYPE_CHECKING:  # pragma: no cover
+    from research_lib.data.instruments import InstrumentSpec
     from research_lib.engine.run_config import RunConfig
 
 __all__ = ["failure_record", "record_failure", "run_backtest", "run_from_config", "store_of"]
@@ -40,6 +42,13 @@ def run_backtest(
     starting_balance: float = DEFAULT_BALANCE,
     catalog: Any = None,
     seed: int = DEFAULT_SEED,
+    fill_timing: str | None = None,
+    costs: Costs | dict[str, Any] | None = None,
+    fill_volume: str | None = None,
+    execution: Execution | dict[str, Any] | None = None,
+    periods_per_year: float | None = None,
+    instrument: InstrumentSpec | None = None,
+    bar_spec: str | None = None,
     save: bool = True,
     results: Any = None,
     source: str = "python",
@@ -55,8 +64,21 @@ def run_backtest(
     the data). Saves the run to the results store (``results``: a ``ResultsStore``, a path or
     None for the default) unless ``save=False``; a run that raises is recorded as failed and
     the error is raised again. ``options`` change how the engine runs, not what it computes.
+
+    How orders fill (:mod:`research_lib.model.execution`): ``fill_timing`` ``"close"``
+    (default) or ``"next_open"``; ``costs`` such as ``{"commission_rate": 0.0005,
+    "slippage_ticks": 1}``; ``fill_volume`` ``"unlimited"`` (default) or ``"bar"``; or all of
+    them as one ``execution``. ``periods_per_year`` overrides the annualisation read from the
+    data's calendar. ``instrument`` and ``bar_spec`` describe a DataFrame's bars (defaults: an
+    equity with 2 price decimals; the bars' spacing).
     """
     started = time.perf_counter()
+    try:
+        chosen = execution_of(
+            execution, fill_timing=fill_timing, fill_volume=fill_volume, costs=costs
+        )
+    except Exception:
+        chosen = None
     record = RunRecord(
         id=str(uuid.uuid4()),
         source=source,
@@ -65,17 +87,25 @@ def run_backtest(
         notebook_path=notebook_path,
         strategy=strategy,
         config=dict(params or {}),
-        settings=run_settings(data, symbol, start, end, starting_balance, seed, catalog),
-    )
+        settings=run_settings(
+            data, symbol, start, end, starting_balance, seed, catalog, chosen, periods_per_year,
+            instrument,
+        ),
+    )  # fmt: skip
     try:
+        if chosen is None:  # raise the clear error, recorded as a failed run
+            chosen = execution_of(
+                execution, fill_timing=fill_timing, fill_volume=fill_volume, costs=costs
+            )
         setup = prepare(
             strategy, record.config or {}, config_path=config_path, data=data, symbol=symbol,
-            start=start, end=end, catalog=catalog, seed=seed,
+            start=start, end=end, catalog=catalog, seed=seed, instrument=instrument,
+            bar_spec=bar_spec,
         )  # fmt: skip
         record = setup.describe(record)
         result = execute(
             setup, record, float(starting_balance), started=started, verbose=verbose,
-            options=options,
+            options=options, execution=chosen, periods_per_year=periods_per_year,
         )  # fmt: skip
     except Exception as exc:
         if save:

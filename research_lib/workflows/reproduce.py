@@ -17,7 +17,6 @@ import pandas as pd
 from research_lib.engine.runner import load_market_data
 from research_lib.errors import ResultsError
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED
-from research_lib.model.metrics import METRIC_STATISTICS
 from research_lib.model.run import TRADE_COLUMNS, BacktestResult, StoredRun, clean_number
 from research_lib.model.series import downsample_equity
 from research_lib.store import ResultsStore
@@ -85,6 +84,8 @@ def rerun_arguments(run: StoredRun) -> dict[str, Any]:
         "starting_balance": float(balance) if balance is not None else DEFAULT_BALANCE,
         "catalog": settings.get("catalog"),
         "seed": int(settings.get("seed", DEFAULT_SEED)),
+        "execution": settings.get("execution"),
+        "periods_per_year": settings.get("periods_per_year"),
     }
 
 
@@ -142,8 +143,6 @@ def differences(original: StoredRun, result: BacktestResult) -> list[str]:
         if not _same_number(original.run.get(name), value):
             diffs.append(f"{name} {original.run.get(name)} → {value}")
     for name in sorted(set(original.stats) | set(result.stats)):
-        if name in METRIC_STATISTICS.values():
-            continue
         if not _same_number(original.stats.get(name), result.stats.get(name)):
             diffs.append(
                 f"statistic '{name}' {original.stats.get(name)} → {result.stats.get(name)}"

@@ -311,6 +311,7 @@ def sweep(
     seed: int = DEFAULT_SEED,
     tags: Iterable[str] = (),
     output_dir: str | Path | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Run ``config`` (YAML path, ``RunConfig`` or strategy name) at every valid grid point.
 
@@ -318,8 +319,11 @@ def sweep(
     number of processes running points: this one plus ``workers - 1`` spawned ones;
     ``via="papermill"`` executes the parameterised notebook per point (output notebooks in
     ``output_dir``, default ``notebooks/output/sweep-<id>/``). Returns the
-    :class:`SweepResult`.
+    :class:`SweepResult`. ``execution`` holds ``run_backtest`` keywords for how every point's
+    orders fill (``fill_timing``, ``fill_volume``, ``costs``, ``periods_per_year``) on top of
+    the config's; the papermill path takes them from the config file only.
     """
+    execution = {k: v for k, v in (execution or {}).items() if v not in (None, {})}
     if via not in VIAS:
         raise ConfigError(f"via must be one of {', '.join(VIAS)}, was {via!r}")
     if not isinstance(workers, int) or workers < 1:
@@ -347,10 +351,16 @@ def sweep(
         options["catalog"] = str(catalog_root(catalog).resolve())
     tasks = []
     if via == "runner":
+        options.update(execution)
         tasks = [_Task(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
     else:
         if not isinstance(data, str):
             raise ConfigError("via='papermill' needs data='mock' or 'catalog', not a DataFrame")
+        if execution:
+            raise ConfigError(
+                f"via='papermill' takes fills and costs from the config file: set "
+                f"{', '.join(sorted(execution))} in its backtest: and costs: sections"
+            )
         notebook = str(notebook_path(PARAMETERISED))
         folder = Path(output_dir or notebooks_dir() / "output" / f"sweep-{sweep_id[:8]}")
         folder.mkdir(parents=True, exist_ok=True)

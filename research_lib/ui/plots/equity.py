@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from research_lib.model.performance import drawdown
 from research_lib.model.series import downsample_equity
 from research_lib.ui.plots.style import (
     COLORS,
@@ -26,8 +27,16 @@ from research_lib.ui.plots.style import (
 __all__ = ["drawdown_pct", "equity_figure", "equity_overlay"]
 
 
-def drawdown_pct(equity: pd.Series) -> pd.Series:
-    """Drawdown from the running peak in percent (0 at a new high, -10 is 10% below it)."""
+def drawdown_pct(
+    equity: pd.Series, initial_capital: float | None = None, start: Any = None
+) -> pd.Series:
+    """Drawdown from the running peak in percent (0 at a new high, -10 is 10% below it).
+
+    With ``initial_capital`` the path starts there, at ``start`` (the first bar's open;
+    default one bar before the first close): the series whose minimum is the run's max
+    drawdown (:func:`research_lib.model.performance.drawdown`)."""
+    if initial_capital:
+        return drawdown(equity, initial_capital, start=start) * 100.0
     values = equity.astype(float)
     return (values / values.cummax() - 1.0) * 100.0
 
@@ -45,15 +54,23 @@ def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> 
         strategy = _attr(result_or_equity, "strategy")
         symbol = _attr(result_or_equity, "symbol")
         title = "Equity and drawdown" + (f": {strategy} on {symbol}" if strategy else "")
+    start_cash = (
+        None
+        if isinstance(result_or_equity, pd.Series)
+        else _attr(result_or_equity, "initial_capital")
+    )
     equity = equity.dropna().astype(float)
-    drawdown = drawdown_pct(equity)
+    first = None if isinstance(result_or_equity, pd.Series) else _attr(result_or_equity, "start")
+    falls = drawdown_pct(equity, start_cash, first)
+    if start_cash:  # the path starts at the initial capital, as the metrics do
+        equity = pd.concat([pd.Series([float(start_cash)], index=falls.index[:1]), equity])
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.7, 0.3]
     )
     unit = f" {currency}" if currency else ""
     panels = (  # (row, series, name, line width, hover value, extra trace options)
         (1, equity, "equity", 1.5, f"%{{y:,.2f}}{unit}", {}),
-        (2, drawdown, "drawdown", 1, "%{y:.2f}%", {"fill": "tozeroy"}),
+        (2, falls, "drawdown", 1, "%{y:.2f}%", {"fill": "tozeroy"}),
     )
     for row, series, name, width, value, extra in panels:
         shown = downsample_equity(series, max_points) if len(series) > max_points else series
