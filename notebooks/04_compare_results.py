@@ -23,6 +23,7 @@
 # %%
 from research_lib import ResultsStore, plots
 from research_lib.settings import results_path
+from research_lib.ui.tables import comparison_frame
 from research_lib.workflows.sweep import SweepResult, ensure_demo_sweep
 
 store = ResultsStore(results_path())
@@ -55,7 +56,7 @@ plots.equity_overlay_from_store(store, chosen)
 # ## Metrics compared
 
 # %%
-store.compare(chosen).metrics.round(4)
+comparison_frame(store.compare(chosen).metrics)
 
 # %%
 plots.metric_bars(ranked, "sharpe")

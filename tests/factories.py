@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from research_lib.model.bars import bar_interval
+from research_lib.model.execution import Execution, execution_of
 from research_lib.model.metrics import PERFORMANCE_NAMES
 from research_lib.model.run import BacktestResult, RunRecord
 
@@ -184,3 +185,10 @@ def result_over_closes(
         positions=pd.DataFrame(),
         bars=bars,
     )
+
+
+def execution_settings(**chosen: Any) -> dict[str, Any]:
+    """A run's stored ``settings["execution"]``: every default, with ``chosen`` fill timing,
+    fill volume or cost fields (``execution_settings(fill_timing="next_open",
+    commission_rate=0.0005)``)."""
+    return execution_of(Execution(), **chosen).to_dict()

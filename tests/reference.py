@@ -510,3 +510,53 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
     "zero_volume": zero_volume,
     "unit_volume": unit_volume,
 }
+
+
+# -- metrics, from the README's definitions ------------------------------------------------
+
+
+def reference_metrics(
+    equity: pd.Series,
+    trades: pd.DataFrame,
+    bars: pd.DataFrame,
+    interval: pd.Timedelta,
+    initial: float,
+) -> dict[str, float | None]:
+    """The headline metrics of a run, written from the README's "Metrics" rules with plain
+    pandas: sessions by UTC date (Sunday joins Monday when no Saturday has bars), returns
+    from the initial capital, 252 or 365 periods a year, drawdown on the bar-level path."""
+    starts = pd.DatetimeIndex(bars["timestamp"])
+    if interval < pd.Timedelta(days=1):
+        days = starts.normalize()
+        if not (starts.day_of_week == 5).any():
+            days = days.where(starts.day_of_week != 6, days + pd.Timedelta(days=1))
+        last_of_period = pd.Series(equity.to_numpy(), index=days).groupby(level=0).last()
+    else:
+        last_of_period = pd.Series(equity.to_numpy())
+    per_year = 365.0 if (starts.day_of_week == 5).any() else 252.0
+    if interval >= pd.Timedelta(days=28):
+        per_year = 12.0
+    elif interval >= pd.Timedelta(days=7):
+        per_year = 52.0
+    path = pd.concat([pd.Series([initial]), last_of_period.reset_index(drop=True)])
+    returns = path.pct_change().dropna()
+    out: dict[str, float | None] = {}
+    enough = len(returns) >= 2
+    std = returns.std(ddof=1) if enough else 0.0
+    out["sharpe"] = returns.mean() / std * math.sqrt(per_year) if enough and std > 1e-12 else None
+    downside = math.sqrt((returns.clip(upper=0) ** 2).mean()) if len(returns) else 0.0
+    out["sortino"] = (
+        returns.mean() / downside * math.sqrt(per_year) if enough and downside > 0 else None
+    )
+    years = (starts[-1] + interval - starts[0]) / pd.Timedelta(days=365.25)
+    final = float(equity.iloc[-1])
+    out["cagr"] = (final / initial) ** (1 / years) - 1 if enough and final > 0 else None
+    bar_path = np.concatenate([[initial], equity.to_numpy()])
+    out["max_drawdown"] = float((bar_path / np.maximum.accumulate(bar_path) - 1).min())
+    pnl = trades["realized_pnl"].to_numpy(dtype=float)
+    out["win_rate"] = float((pnl > 0).mean()) if len(pnl) else None
+    losses = -pnl[pnl < 0].sum()
+    out["profit_factor"] = float(pnl[pnl > 0].sum() / losses) if losses > 0 else None
+    out["total_return"] = final / initial - 1
+    out["benchmark_return"] = float(bars["close"].iloc[-1] / bars["open"].iloc[0] - 1)
+    return out

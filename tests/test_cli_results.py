@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from factories import make_bars, make_failure, make_result
+from factories import V1_STORE, execution_settings, make_bars, make_failure, make_result
 
 from research_lib.cli import cli
 from research_lib.store import ResultsStore
@@ -95,11 +96,65 @@ def test_show_completed_run(stored) -> None:
     out = result.output
     assert f"Run {ids['a']}" in out and "completed" in out
     assert "fast_period" in out and "slow_period" in out
-    assert "Sharpe ratio (252 days)" in out and "2.50" in out and "101,000.00" in out
+    cells = _rows(out)
+    assert cells["Sharpe ratio (252/yr)"] == "2.50" and cells["CAGR"] == "60.00%"
+    assert cells["Final capital"] == "101,000.00 USD"
+    assert cells["Volatility (252/yr)"] == "70.00%"  # detail metrics follow the headline ones
+    assert cells["Buy and hold return"] == "+120.00%"
+    assert list(cells)[-6:] == [
+        "Volatility (252/yr)",
+        "Max drawdown duration (days)",
+        "Expectancy (per trade)",
+        "Average trade return",
+        "Exposure (time in market)",
+        "Buy and hold return",
+    ]
+    assert "ratios annualised with 252 sessions/yr (no weekend bars)" in out
+    assert cells["Fills"] == "close, no costs (stored before v3)"  # no execution in settings
     assert "Trades: 3 (2 long, 1 short; 2 winners, 1 losers), total P&L 125.00" in out
     assert "best  LONG  100 @ 100.00 → 101.00" in out
     assert "worst SHORT 100 @ 101.50 → 102.00" in out
     assert "warning: 2 orders were refused" in out
+
+
+def test_show_says_how_orders_filled_and_why_a_metric_is_missing(tmp_path: Path) -> None:
+    execution = execution_settings(
+        fill_timing="next_open", commission_rate=0.0005, slippage_ticks=1
+    )
+    path = tmp_path / "r.duckdb"
+    run = make_result(sharpe=None, settings={"data": "mock", "seed": 7, "execution": execution})
+    ResultsStore(path).save(run)
+    result = invoke(path, "show", run.run_id)
+    assert result.exit_code == 0, result.output
+    cells = _rows(result.output)
+    assert cells["Fills"] == "next open; 5 bps of notional + 1 tick slippage"
+    assert cells["Sharpe ratio (252/yr)"] == "n/a: needs 2 periods, has 1"
+    assert cells["Sortino ratio (252/yr)"] == "0.20"
+
+
+def test_show_a_run_stored_before_version_3(tmp_path: Path) -> None:
+    path = tmp_path / "v1.duckdb"
+    shutil.copyfile(V1_STORE, path)
+    listed = ResultsStore(path).list(status="completed")
+    result = invoke(path, "show", listed["id"].iloc[0])
+    assert result.exit_code == 0, result.output
+    cells = _rows(result.output)
+    # the headline columns it was stored with, unannualised labels, the new metrics missing
+    assert cells["Sortino ratio"] == "-15.87" and cells["Sharpe ratio"] == "—"
+    assert cells["Win rate"] == "29.5%" and cells["Volatility"] == "—"
+    assert cells["Fills"] == "close, no costs (stored before v3)"
+    assert "stored before schema version 3" in result.output
+    assert "ratios annualised" not in result.output
+
+
+def _rows(output: str) -> dict[str, str]:
+    """The (label, value) rows of the rich tables ``show`` prints."""
+    rows = {}
+    for line in output.splitlines():
+        parts = [part.strip() for part in line.strip().strip("│").split("│")]
+        if len(parts) == 2 and parts[0]:
+            rows[parts[0]] = parts[1]
+    return rows
 
 
 def test_show_failed_run(stored) -> None:

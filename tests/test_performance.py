@@ -22,18 +22,9 @@ from research_lib.model.performance import (
     performance,
     period_returns,
 )
+from research_lib.model.run import TRADE_COLUMNS
 
 MINUTE, HOUR, DAY = pd.Timedelta("1min"), pd.Timedelta("1h"), pd.Timedelta("1D")
-TRADE_COLUMNS = (
-    "position_id",
-    "side",
-    "quantity",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "realized_pnl",
-)
 NO_TRADES = pd.DataFrame(columns=TRADE_COLUMNS)
 
 

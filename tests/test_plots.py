@@ -130,7 +130,14 @@ def test_indicators_come_from_the_spec_a_strategy_is_registered_with(monkeypatch
     result = result_over_closes([1, 2, 3], strategy="custom", config={"n": 2})
     assert plots.indicator_spec(result) is spec
     assert plots.indicator_frame(result)["mid"].tolist()[1:] == [1.5, 2.5]
-    assert plots.strategy_params(result) == {"fast_period": 10, "slow_period": 20, "n": 2}
+    # the registry's defaults (sizing too; fill_timing is wiring, not a parameter), then the
+    # run's own config
+    assert plots.strategy_params(result) == {
+        "fast_period": 10,
+        "slow_period": 20,
+        "sizing": "quantity",
+        "n": 2,
+    }
     mid = by_name(plots.price_figure(result))["mid 2"]
     assert mid.line.color == plots.COLORS["middle"]
     # a run naming its strategy by path finds the registered spec too
@@ -312,7 +319,14 @@ def test_equity_figure_of_results_and_stored_runs(runs):
     fig = plots.equity_figure(result)
     assert "sma_crossover on AAPL" in fig.layout.title.text
     assert fig.layout.yaxis.title.text == "Equity (USD)"
-    assert len(fig.data[0].y) == len(result.equity)
+    # the path starts at the initial capital at the first bar's open, as the metrics do
+    equity, drawdown = fig.data
+    assert len(equity.y) == len(result.equity) + 1
+    assert equity.y[0] == result.initial_capital and equity.y[1:].tolist() == result.equity.tolist()
+    assert naive(equity.x)[0] == result.start.tz_convert(None)
+    assert naive(equity.x)[1:].equals(utc_naive(result.equity.index))
+    assert naive(drawdown.x).equals(naive(equity.x)) and drawdown.y[0] == 0.0
+    assert min(drawdown.y) == pytest.approx(result.metrics["max_drawdown"] * 100)
     stored = SimpleNamespace(equity=EQUITY, run={"strategy": "momentum", "symbol": "MSFT"})
     assert "momentum on MSFT" in plots.equity_figure(stored).layout.title.text
 
@@ -362,7 +376,11 @@ def test_metric_bars_show_one_metric_per_run():
     assert list(bar.x) == ["aaaaaaaa", "bbbbbbbb", "cccccccc"]
     assert bar.y[:2].tolist() == [1.5, -0.5] and math.isnan(bar.y[2])
     assert list(bar.marker.color)[:2] == [plots.COLORS["positive"], plots.COLORS["negative"]]
-    assert fig.layout.yaxis.title.text == "Sharpe ratio (252 days)"
+    assert fig.layout.yaxis.title.text == "Sharpe ratio"  # runs may differ in periods/yr
+    assert fig.layout.title.text == "Sharpe ratio by run"
+    detail = plots.metric_bars(runs.assign(volatility=[0.1, 0.2, 0.3]), "volatility")
+    assert (detail.layout.yaxis.title.text, detail.layout.yaxis.tickformat) == ("Volatility", ".2%")
+    assert detail.data[0].y.tolist() == [0.1, 0.2, 0.3]
     labelled = plots.metric_bars(runs.assign(name=["x", "y", "z"]), "sharpe", label_column="name")
     assert list(labelled.data[0].x) == ["x", "y", "z"]
     assert list(plots.metric_bars(runs[["sharpe"]]).data[0].x) == ["0", "1", "2"]

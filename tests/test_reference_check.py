@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from reference import DATASETS, TRADE_COLUMNS, Costs, simulate
+from reference import DATASETS, TRADE_COLUMNS, Costs, reference_metrics, simulate
 
+from research_lib.model.defaults import DEFAULT_BALANCE as STARTING_BALANCE
 from research_lib.workflows.record import run_backtest
 
 pytestmark = pytest.mark.slow
@@ -195,11 +196,30 @@ def assert_same_equity(got: pd.Series, want: pd.Series) -> None:
         )
 
 
+def assert_same_metrics(result, trades: pd.DataFrame, equity: pd.Series, case: Case) -> None:
+    """Every headline metric, as the README defines it, from the reference's own trades and
+    equity (:func:`reference.reference_metrics`), against the engine's record."""
+    bars, interval, _precision = dataset(case.data)
+    want = reference_metrics(equity, trades, bars, interval, STARTING_BALANCE)
+    got = result.record.metrics
+    got = {**got, "total_return": result.total_return}
+    for name, value in want.items():
+        if value is None:
+            assert got[name] is None, (name, got[name])
+            assert result.record.metric_notes[name], name  # n/a always says why
+        else:
+            assert got[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    if result.total_return > 0:  # a profitable run never reads as a losing one
+        assert got["sharpe"] is None or got["sharpe"] > 0
+        assert got["profit_factor"] is None or got["profit_factor"] > 1
+
+
 def check(case: Case) -> None:
     result = run_engine(case)
     trades, equity = run_reference(case)
     assert_same_trades(result.trades, trades)
     assert_same_equity(result.equity, equity)
+    assert_same_metrics(result, trades, equity, case)
 
 
 GRID = [

@@ -80,7 +80,7 @@ def test_parameters_carry_types_defaults_and_bounds():
     assert (size.type, size.default, size.bounds) == ("Decimal", None, "> 0")
     sizing = params["sizing"]
     assert (sizing.type, sizing.default, sizing.bounds) == ("str", "quantity", "any")
-    assert sizing.help.startswith("``quantity`` (trade_size in units)")
+    assert sizing.help.startswith("What trade_size is: quantity (units)")
     assert "RSI" in rsi.help
     reversion = {p.name: p for p in registry.get("mean_reversion").parameters()}
     assert reversion["lookback_period"].bounds == ">= 2"

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from factories import V1_STORE, make_failure, make_result
+from factories import V1_STORE, execution_settings, make_failure, make_result
 
 import research_lib.store.db as db_module
 import research_lib.store.pending as pending_module
@@ -99,7 +99,9 @@ def test_config_hash_is_canonical() -> None:
     assert config_hash({"a": 1}) != config_hash({"a": 2})
     execution = {"fill_timing": "close", "costs": {"commission_rate": 0.0}}
     # settings without an execution (runs from before fills were configurable) hash as before
-    assert config_hash({"a": 1}, {"seed": 3}) == config_hash({"a": 1}) == config_hash({"a": 1}, None)
+    assert (
+        config_hash({"a": 1}, {"seed": 3}) == config_hash({"a": 1}) == config_hash({"a": 1}, None)
+    )
     with_execution = config_hash({"a": 1}, {"execution": execution, "seed": 3})
     assert with_execution != config_hash({"a": 1})
     assert with_execution == config_hash({"a": 1}, {"execution": execution, "seed": 4})  # only it
@@ -682,12 +684,9 @@ def test_rerun_arguments(store: ResultsStore) -> None:
         "execution": None,  # stored before fills were configurable: run_backtest's defaults
         "periods_per_year": None,
     }
-    execution = {
-        "fill_timing": "next_open",
-        "fill_volume": "unlimited",
-        "costs": {"commission_rate": 0.0005, "commission_per_unit": 0.0,
-                  "commission_per_order": 0.0, "slippage_ticks": 1, "slippage_bps": 0.0},
-    }  # fmt: skip
+    execution = execution_settings(
+        fill_timing="next_open", commission_rate=0.0005, slippage_ticks=1
+    )
     costly = make_result(
         settings={"data": "mock", "execution": execution, "periods_per_year": 260.0, "seed": 5}
     )
@@ -700,6 +699,61 @@ def test_rerun_arguments(store: ResultsStore) -> None:
     failed = store.save_failure(make_failure("boom", strategy="sma"))
     with pytest.raises(ResultsError, match="no stored strategy path"):
         rerun_arguments(store.get(failed))
+
+
+def test_the_same_run_hashes_the_same_however_it_was_started(
+    store: ResultsStore, tmp_path: Path
+) -> None:
+    # The one test here that runs Nautilus: the config hash is only canonical if the runner
+    # records the same config and execution for every way of starting a run.
+    from research_lib.engine.run_config import load_run_config
+    from research_lib.workflows.record import run_backtest, run_from_config
+
+    def stored_hash(result) -> str:
+        return store.get(store.save(result)).run["config_hash"]
+
+    defaults = run_backtest("momentum", {}, data="mock", save=False)
+    spelled_out = run_backtest(
+        "momentum",
+        {"rsi_period": 14, "oversold_threshold": 30.0, "overbought_threshold": 70.0,
+         "trade_size": 100, "sizing": "quantity"},
+        data="mock",
+        save=False,
+    )  # fmt: skip
+    yaml_file = tmp_path / "momentum.yaml"
+    yaml_file.write_text("strategy: momentum\nbacktest:\n  data: mock\n", encoding="utf-8")
+    from_yaml = run_from_config(load_run_config(yaml_file), save=False)
+
+    expected_config = {
+        "instrument_id": "AAPL.NASDAQ",
+        "bar_type": "AAPL.NASDAQ-1-MINUTE-LAST-EXTERNAL",
+        "rsi_period": 14,
+        "oversold_threshold": 30.0,
+        "overbought_threshold": 70.0,
+        "trade_size": 100.0,
+        "sizing": "quantity",
+    }
+    assert defaults.config == spelled_out.config == from_yaml.config == expected_config
+    hashes = {stored_hash(r) for r in (defaults, spelled_out, from_yaml)}
+    assert len(hashes) == 1
+    [same] = hashes
+    assert same == config_hash(expected_config, defaults.settings)
+    assert same != config_hash(expected_config)  # the execution is part of it
+
+    commission = run_backtest(
+        "momentum", {}, data="mock", costs={"commission_rate": 0.0005}, save=False
+    )
+    costly_file = tmp_path / "costly.yaml"
+    costly_file.write_text(
+        "strategy: momentum\nbacktest:\n  data: mock\ncosts:\n  commission_rate: 0.0005\n",
+        encoding="utf-8",
+    )
+    costly_yaml = run_from_config(load_run_config(costly_file), save=False)
+    assert commission.config == costly_yaml.config == expected_config  # the parameters are equal
+    assert commission.settings["execution"]["costs"]["commission_rate"] == 0.0005
+    costly_hashes = {stored_hash(commission), stored_hash(costly_yaml)}
+    assert len(costly_hashes) == 1 and same not in costly_hashes
+    assert len(store.list()) == 5
 
 
 def test_import_does_not_load_nautilus() -> None:
@@ -876,8 +930,8 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
     # its headline columns keep the analyzer's figures it was stored with; no performance
     assert completed.run["performance"] is None and completed.performance == {}
     assert completed.periods_per_year is None and completed.metric_notes == {}
-    headline = {name: completed.run[name] for name in
-                ("sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr")}  # fmt: skip
+    headline_names = ("sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "cagr")
+    headline = {name: completed.run[name] for name in headline_names}
     assert headline == {
         "sharpe": None,
         "sortino": pytest.approx(-15.874507866387544),

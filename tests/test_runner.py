@@ -90,20 +90,24 @@ def test_result_describes_the_run(crossing_run):
                   "commission_per_order": 0.0, "slippage_ticks": 0, "slippage_bps": 0.0},
     }  # fmt: skip
     assert r.settings["periods_per_year"] is None  # from the data's calendar
-    assert list(r.metrics) == list(PERFORMANCE_NAMES) == [
-        "sharpe",
-        "sortino",
-        "max_drawdown",
-        "win_rate",
-        "profit_factor",
-        "cagr",
-        "volatility",
-        "max_drawdown_days",
-        "expectancy",
-        "avg_trade_return",
-        "exposure",
-        "benchmark_return",
-    ]
+    assert (
+        list(r.metrics)
+        == list(PERFORMANCE_NAMES)
+        == [
+            "sharpe",
+            "sortino",
+            "max_drawdown",
+            "win_rate",
+            "profit_factor",
+            "cagr",
+            "volatility",
+            "max_drawdown_days",
+            "expectancy",
+            "avg_trade_return",
+            "exposure",
+            "benchmark_return",
+        ]
+    )
     # From the marked-to-market equity above: one session, so no ratios yet.
     assert r.metrics == {
         "sharpe": None,

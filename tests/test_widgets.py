@@ -10,7 +10,7 @@ import ipywidgets as w
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from factories import make_result
+from factories import execution_settings, make_result
 
 import research_lib.workflows.record as record_module
 from research_lib.data.catalog import Catalog
@@ -306,12 +306,7 @@ def test_summary_rows_label_and_format_from_the_metrics_table():
 
 
 def test_summary_rows_say_how_orders_filled():
-    execution = {
-        "fill_timing": "close",
-        "fill_volume": "unlimited",
-        "costs": {"commission_rate": 0.0, "commission_per_unit": 0.0,
-                  "commission_per_order": 0.0, "slippage_ticks": 0, "slippage_bps": 0.0},
-    }  # fmt: skip
+    execution = execution_settings()
     free = make_result(settings={"data": "mock", "execution": execution})
     rows = tables.summary_rows(free)
     labels = [label for label, _ in rows]
@@ -348,7 +343,9 @@ def test_metric_rows_cells_and_comparisons_of_stored_rows():
     assert rows["Total return"] == "-1.00%" and rows["Trades"] == "1,234"
     assert rows["Final capital"] == "99,000.00" and rows["Sharpe ratio"] == "—"
     assert rows["Sortino ratio"] == "—"  # absent from the row
-    annualised = dict(tables.metric_rows(row, ["sharpe", "volatility", "cagr"], periods_per_year=365))
+    annualised = dict(
+        tables.metric_rows(row, ["sharpe", "volatility", "cagr"], periods_per_year=365)
+    )
     assert annualised == {"Sharpe ratio (365/yr)": "—", "Volatility (365/yr)": "—", "CAGR": "—"}
     explained = tables.metric_rows(
         row, ["sharpe", "sortino", "win_rate"], notes={"sharpe": "no trades", "win_rate": "x"}

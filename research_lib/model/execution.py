@@ -8,7 +8,8 @@ Rules (the README's "Fill timing" and "Costs" sections say the same):
 
 - **Fill timing** ``close`` (default): a decision made on a bar fills at that bar's close,
   stamped with its close time. ``next_open``: it fills at the next bar's open, stamped when
-  that bar opens; a decision on the last bar is not acted on. Open positions are closed at
+  that bar opens but never before the previous bar's close + 1 ns (so 1 ns after it on
+  contiguous bars); a decision on the last bar is not acted on. Open positions are closed at
   the last bar's close when the data ends.
 - **Fill volume** ``unlimited`` (default): the whole order fills at the one price, whatever
   the bar's volume. ``bar``: Nautilus's own bar execution, where each bar is four trade ticks

@@ -70,8 +70,7 @@ class SignalConfig(StrategyConfig, frozen=True):
     trade_size : Decimal
         The size of each entry, > 0, in what ``sizing`` says.
     sizing : str, default "quantity"
-        ``quantity`` (trade_size in units), ``notional`` (in the quote currency) or
-        ``equity`` (a fraction of equity, at most 1).
+        What trade_size is: quantity (units), notional (quote currency), equity (fraction).
     fill_timing : str, default "close"
         Set by the runner from the run's execution settings (not a strategy parameter).
     """

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MONEY_METRICS",
+    "comparison_frame",
     "comparison_rows",
     "metric_cells",
     "metric_labels",
@@ -154,6 +155,19 @@ def summary_frame(result: BacktestResult) -> pd.DataFrame:
     rows += [("Warning", text) for text in getattr(result, "warnings", ())]
     labels, cells = zip(*rows, strict=True)
     return pd.DataFrame({str(result.strategy): cells}, index=pd.Index(labels, name="metric"))
+
+
+def comparison_frame(metrics: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison_rows` as a DataFrame of text (a row per metric label, a column per
+    run), for a notebook to show ``ResultsStore.compare(...).metrics`` formatted."""
+    import pandas as pd
+
+    rows = comparison_rows(metrics)
+    return pd.DataFrame(
+        [cells for _, cells in rows],
+        index=pd.Index([label for label, _ in rows], name="metric"),
+        columns=[str(c) for c in metrics.columns],
+    )
 
 
 def comparison_rows(metrics: pd.DataFrame) -> list[tuple[str, list[str]]]:

@@ -1,0 +1,164 @@
+"""Fill timing, costs and sizing as a user sets them: flags, YAML, Python, and their errors.
+
+The trades themselves are checked against the reference simulator in
+``test_reference_check.py``; here: what each way of asking does, and clear one-line errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from factories import make_bars
+
+from research_lib.cli import cli
+from research_lib.engine.execution import slipped_price
+from research_lib.engine.run_config import load_run_config
+from research_lib.errors import ConfigError
+from research_lib.store import ResultsStore
+from research_lib.workflows.record import run_backtest, run_from_config
+from research_lib.workflows.reproduce import rerun
+
+USER_STRATEGIES = Path(__file__).parent / "user_strategies"
+ONE_DAY = {"data": "mock", "start": "2024-01-02", "end": "2024-01-03"}
+
+
+@pytest.fixture
+def invoke(tmp_path):
+    def run(*args: str):
+        base = ["--catalog", str(tmp_path / "cat"), "--results", str(tmp_path / "r.duckdb")]
+        return CliRunner().invoke(cli, [*base, *args])
+
+    return run
+
+
+def test_a_fractional_size_on_a_whole_share_instrument_is_one_clear_line(invoke, tmp_path):
+    result = invoke("backtest", "run", "--data", "mock", "--trade-size", "0.5")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert "trade_size 0.5 is not a multiple of AAPL's size increment 1" in lines[0]
+    assert "research-lib data instrument AAPL --size-precision 1" in lines[0]
+    failed = ResultsStore(tmp_path / "r.duckdb").list()
+    assert failed["status"].tolist() == ["failed"]  # recorded, with the same reason
+    assert "size increment" in failed["error"].iloc[0]
+
+
+def test_two_commission_kinds_are_refused(invoke):
+    result = invoke(
+        "backtest", "run", "--data", "mock", "--commission-rate", "0.001",
+        "--commission-per-unit", "0.01",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "give one of commission_rate or commission_per_unit, not both" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_slippage_with_volume_limited_fills_is_refused() -> None:
+    with pytest.raises(ConfigError, match="slippage applies to unlimited fills"):
+        run_backtest(save=False, fill_volume="bar", costs={"slippage_ticks": 1}, **ONE_DAY)
+
+
+def test_flags_set_costs_and_timing_and_show_prints_them(invoke, tmp_path):
+    result = invoke(
+        "backtest", "run", "--data", "mock", "--start", "2024-01-02", "--end", "2024-01-03",
+        "--commission-per-unit", "0.005", "--slippage-bps", "2", "--fill-timing", "next_open",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "next open; 0.005 per unit + 2 bps slippage" in result.output
+    store = ResultsStore(tmp_path / "r.duckdb")
+    [run_id] = store.list()["id"]
+    execution = store.get(run_id).settings["execution"]
+    assert execution["fill_timing"] == "next_open"
+    assert execution["costs"]["commission_per_unit"] == 0.005
+    assert execution["costs"]["slippage_bps"] == 2.0
+    shown = invoke("backtest", "show", run_id[:8])
+    assert "next open; 0.005 per unit + 2 bps slippage" in shown.output
+    assert "Sharpe ratio (252/yr)" in shown.output
+
+
+def test_a_sub_cent_commission_per_unit_is_charged_per_fill_not_rounded_first() -> None:
+    result = run_backtest(save=False, costs={"commission_per_unit": 0.005}, **ONE_DAY)
+    assert len(result.fills) > 0
+    assert (result.fills["commission"] == 0.005 * result.fills["quantity"]).all()  # 0.50
+
+
+def test_yaml_costs_apply_and_a_flag_replaces_the_files_commission(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "strategy: sma_crossover\n"
+        "backtest:\n  data: mock\n  start: 2024-01-02\n  end: 2024-01-03\n"
+        "  fill_timing: next_open\n"
+        "costs:\n  commission_rate: 0.001\n  slippage_ticks: 1\n"
+    )
+    run_config = load_run_config(path)
+    first = run_from_config(run_config, save=False)
+    assert first.record.settings["execution"]["fill_timing"] == "next_open"
+    assert (first.fills["commission"] > 0).all()
+    replaced = run_from_config(run_config, save=False, costs={"commission_per_order": 2.0})
+    costs = replaced.record.settings["execution"]["costs"]
+    assert (costs["commission_rate"], costs["commission_per_order"]) == (0.0, 2.0)
+    assert costs["slippage_ticks"] == 1  # the file's slippage stays
+    assert (replaced.fills["commission"] == 2.0).all()
+
+
+def test_yaml_with_two_slippage_kinds_names_the_section_and_line(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("strategy: sma_crossover\ncosts:\n  slippage_ticks: 1\n  slippage_bps: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(path)
+    assert str(caught.value) == (
+        f"{path}:2: costs: give one of slippage_ticks or slippage_bps, not both"
+    )
+
+
+def test_a_users_signal_strategy_runs_with_next_open_fills(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(USER_STRATEGIES))
+    bars = make_bars([100 + (i % 7) for i in range(60)])
+    ours = run_backtest(
+        "breakout:Breakout", {"lookback": 5}, config_path="breakout:BreakoutConfig",
+        data=bars, save=False, fill_timing="next_open",
+    )  # fmt: skip
+    assert ours.record.settings["execution"]["fill_timing"] == "next_open"  # a SignalStrategy
+
+
+def test_equity_sizing_uses_the_equity_after_the_reversal_closes() -> None:
+    # Half the equity each entry: the long after a losing short is sized on what is left.
+    result = run_backtest(
+        "sma_crossover", {"sizing": "equity", "trade_size": 0.5}, save=False, **ONE_DAY
+    )
+    trades = result.trades
+    assert len(trades) >= 4 and not result.warnings
+    notional = trades["quantity"] * trades["entry_price"]
+    assert (notional <= 0.5 * result.initial_capital * 1.02).all()
+    assert trades["quantity"].nunique() > 1  # resized as equity moves
+
+
+def test_equity_fraction_above_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="fraction of equity with sizing 'equity': at most 1"):
+        run_backtest("sma_crossover", {"sizing": "equity", "trade_size": 2}, save=False)
+
+
+@pytest.mark.parametrize(
+    ("price", "buying", "ticks", "bps", "expected"),
+    [
+        (100.00, True, 1, 0, 100.01),
+        (100.00, False, 2, 0, 99.98),
+        (100.00, True, 0, 2.5, 100.03),  # 100.025 rounded up for a buy
+        (100.00, False, 0, 2.5, 99.97),  # 99.975 rounded down for a sell
+        (100.00, True, 0, 1, 100.01),  # exactly on the grid stays
+    ],
+)
+def test_slippage_stays_on_the_tick_grid(price, buying, ticks, bps, expected) -> None:
+    assert slipped_price(price, buying, 0.01, 2, ticks, bps) == expected
+
+
+def test_a_run_with_costs_reruns_identically(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "r.duckdb")
+    result = run_backtest(
+        results=store, costs={"commission_rate": 0.0005, "slippage_ticks": 1},
+        fill_timing="next_open", **ONE_DAY,
+    )  # fmt: skip
+    report = rerun(store, result.run_id)
+    assert report.ok, report.message
