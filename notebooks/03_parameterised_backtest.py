@@ -32,7 +32,8 @@ strategy = "sma_crossover"  # registered name (research-lib strategy list) or mo
 config = None  # or a YAML run config; its backtest: section fills the settings left None
 params = {"fast_period": 10, "slow_period": 30}  # strategy parameters (override the config's)
 symbol = "AAPL"
-start = "2024-01-02"
+bar_spec = None  # catalog bars when the symbol has several, e.g. "5-MINUTE-LAST"
+start = "2024-01-02"  # ISO dates or times (UTC); a bare end date is the whole day
 end = "2024-01-05"
 data = "mock"  # "mock": seeded synthetic bars; "catalog": bars imported into the catalog
 catalog = None  # default: $RESEARCH_LIB_CATALOG, else <repo>/parquet_catalog
@@ -59,6 +60,7 @@ result = run_from_config(
     run_config,
     params=params,
     symbol=symbol,
+    bar_spec=bar_spec,
     start=start,
     end=end,
     data=data,

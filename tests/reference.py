@@ -304,8 +304,12 @@ def simulate(
     starting_balance: float = 100_000.0,
     price_precision: int = 2,
     size_increment: float = 1.0,
+    session: tuple[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """The trades and the equity curve the documented rules give for ``strategy`` on ``bars``.
+
+    ``session`` (timezone, close time), for bars of a day or longer on an exchange: each bar
+    closes at that time on its date in that timezone (README: "Bar labels").
 
     Returns ``(trades, equity)``: trades in :data:`TRADE_COLUMNS`, one per closed position in
     exit order; equity at every bar close (index: bar close time, UTC).
@@ -317,6 +321,11 @@ def simulate(
     bars = bars.reset_index(drop=True)
     opens_at = _ns(bars["timestamp"])
     closes_at = opens_at + pd.Timedelta(interval).value
+    if session is not None and interval >= pd.Timedelta(days=1):
+        zone, close_time = session
+        dates = pd.DatetimeIndex(bars["timestamp"]).tz_convert("UTC").tz_localize(None).normalize()
+        local = (dates + pd.Timedelta(close_time + ":00")).tz_localize(zone)
+        closes_at = local.tz_convert("UTC").as_unit("ns").asi8
     opens = _ticks(bars["open"], price_precision)
     closes = _ticks(bars["close"], price_precision)
     decide = signals(strategy, params, closes, price_precision)
@@ -548,7 +557,7 @@ def reference_metrics(
     out["sortino"] = (
         returns.mean() / downside * math.sqrt(per_year) if enough and downside > 0 else None
     )
-    years = (starts[-1] + interval - starts[0]) / pd.Timedelta(days=365.25)
+    years = (equity.index[-1] - starts[0]) / pd.Timedelta(days=365.25)  # last close
     final = float(equity.iloc[-1])
     out["cagr"] = (final / initial) ** (1 / years) - 1 if enough and final > 0 else None
     bar_path = np.concatenate([[initial], equity.to_numpy()])

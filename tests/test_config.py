@@ -167,7 +167,7 @@ def test_unknown_backtest_key(tmp_path):
     path = write(tmp_path, SEED + "backtest:\n  symbl: AAPL\n")
     assert problems_of(path) == [
         f"{path}:10: backtest.symbl: unknown key; did you mean 'symbol'? "
-        "known: symbol, start, end, starting_balance, data, fill_timing, fill_volume, "
+        "known: symbol, bar_spec, start, end, starting_balance, data, fill_timing, fill_volume, "
         "periods_per_year"
     ]
 

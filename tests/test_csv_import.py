@@ -1,4 +1,5 @@
-"""Tests for research_lib.data.csv_import: CSV shapes, validation messages, spec inference."""
+"""Tests for research_lib.data.csv_import and .readers: CSV shapes, validation messages, date
+layouts, spec inference, file names."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from research_lib.data.csv_import import (
     infer_price_precision,
     read_bars_csv,
 )
+from research_lib.data.readers import day_month_format, expand_files, symbol_from_filename
 from research_lib.data.synthetic import generate_bars, mock_bars, write_csv
 from research_lib.errors import CatalogError, ImportValidationError
 from research_lib.model.bars import bar_interval, parse_bar_spec
@@ -275,3 +277,94 @@ def test_infer_price_precision_from_values():
     assert infer_price_precision(frame([0.123456789])) == 9
     assert infer_price_precision(frame([1 / 3])) == 9  # capped
     assert infer_price_precision(frame([123456.789])) == 3
+
+
+@pytest.mark.parametrize(
+    ("freq", "periods", "spec"),
+    [
+        ("ME", 12, "1-MONTH-LAST"),  # month ends: 28 to 31 days apart
+        ("MS", 12, "1-MONTH-LAST"),
+        ("BME", 12, "1-MONTH-LAST"),  # last business day: 26 to 35 days
+        ("ME", 2, "1-MONTH-LAST"),  # Jan 31 -> Feb 29: 29 days
+        ("QS", 8, "3-MONTH-LAST"),
+        ("W-MON", 10, "1-WEEK-LAST"),
+        ("W-FRI", 10, "1-WEEK-LAST"),
+        ("4W", 10, "4-WEEK-LAST"),  # even 28-day steps are weeks, not months
+        ("30D", 10, "30-DAY-LAST"),  # even 30-day steps are days
+    ],
+)
+def test_infer_bar_spec_weeks_and_calendar_months(freq, periods, spec):
+    index = pd.date_range("2020-01-01", periods=periods, freq=freq, tz="UTC")
+    assert infer_bar_spec(index) == spec
+
+
+def test_monthly_bars_with_a_missing_month_are_still_monthly():
+    index = pd.date_range("2023-01-31", periods=12, freq="ME", tz="UTC").delete(5)
+    assert infer_bar_spec(index) == "1-MONTH-LAST"
+
+
+@pytest.mark.parametrize(
+    ("value", "dayfirst", "fmt"),
+    [
+        ("01/03/2023", True, "%d/%m/%Y"),
+        ("01/03/2023", False, "%m/%d/%Y"),
+        ("1.3.23 9:30", True, "%d.%m.%y %H:%M"),
+        ("13-03-2023T14:30:00Z", True, "%d-%m-%YT%H:%M:%S%z"),
+        ("01/03/2023 14:30:00.250", False, "%m/%d/%Y %H:%M:%S.%f"),
+        ("2023-01-03", True, None),  # not day-month
+        ("01/03/2023 half past two", True, None),
+    ],
+)
+def test_day_month_format(value, dayfirst, fmt):
+    assert day_month_format(value, dayfirst) == fmt
+
+
+def bars_text(times: list[str]) -> str:
+    return "ts,open,high,low,close\n" + "".join(f"{t},1,2,0.5,1.5\n" for t in times)
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (["20240102", "20240103"], ["2024-01-02", "2024-01-03"]),
+        (["2024/01/02 10:00", "2024/01/02 10:05"], ["2024-01-02 10:00", "2024-01-02 10:05"]),
+    ],
+)
+def test_other_layouts_that_read_one_way_are_accepted(tmp_path, times, expected):
+    path = write(tmp_path, bars_text(times))
+    got = read_bars_csv(path, timestamp_column="TS")
+    assert got["timestamp"].tolist() == [utc(v) for v in expected]
+
+
+def test_fractional_seconds_in_day_month_dates_are_read_by_pandas(tmp_path):
+    path = write(tmp_path, bars_text(["01/02/2024 10:00:00.5", "01/02/2024 10:05:00.25"]))
+    with pytest.raises(ImportValidationError, match=r"ambiguous date '01/02/2024 10:00:00\.5'"):
+        read_bars_csv(path, timestamp_column="ts")
+    got = read_bars_csv(path, timestamp_column="ts", dayfirst=True)
+    assert got["timestamp"].tolist() == [
+        utc("2024-02-01 10:00:00.5"),
+        utc("2024-02-01 10:05:00.25"),
+    ]
+
+
+def test_symbols_from_file_names_and_globs(tmp_path):
+    assert symbol_from_filename("data/AAPL.csv") == "AAPL"
+    assert symbol_from_filename("EURUSD_1h.csv.gz") == "EURUSD_1h"
+    assert symbol_from_filename("BRK.B.parquet") == "BRK.B"
+    with pytest.raises(ImportValidationError, match="gives the symbol 'my file'"):
+        symbol_from_filename("my file.csv")
+    for name in ("b.csv", "a.csv", "c.txt"):
+        write(tmp_path, "x", name)
+    assert expand_files([str(tmp_path / "*.csv"), tmp_path / "a.csv"]) == [
+        tmp_path / "a.csv",
+        tmp_path / "b.csv",
+    ]
+    with pytest.raises(ImportValidationError, match=r"no files match '.*\*\.parquet'"):
+        expand_files(str(tmp_path / "*.parquet"))
+
+
+def test_missing_file_and_directory_are_one_line(tmp_path):
+    with pytest.raises(ImportValidationError, match=r"nope\.csv: no such file$"):
+        read_bars_csv(tmp_path / "nope.csv")
+    with pytest.raises(ImportValidationError, match="is a directory, not a file"):
+        read_bars_csv(tmp_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from factories import make_bars
@@ -162,3 +163,19 @@ def test_a_run_with_costs_reruns_identically(tmp_path) -> None:
     )  # fmt: skip
     report = rerun(store, result.run_id)
     assert report.ok, report.message
+
+
+def test_daily_trades_fall_on_the_session_of_their_bar() -> None:
+    # Daily bars dated by day (00:00 UTC) on NASDAQ close at 16:00 New York that day.
+    days = 120
+    closes = [100 + 10 * ((i // 15) % 2) + (i % 15) * 0.5 for i in range(days)]
+    bars = make_bars(closes, start="2024-01-01", freq="B")
+    result = run_backtest("sma_crossover", {"fast_period": 3, "slow_period": 8}, data=bars,
+                          save=False)  # fmt: skip
+    assert result.bar_spec == "1-DAY-LAST" and len(result.trades) >= 4
+    stamps = pd.concat([result.trades["entry_time"], result.trades["exit_time"]])
+    new_york = stamps.dt.tz_convert("America/New_York")
+    assert (new_york.dt.day_of_week < 5).all()
+    assert (new_york.dt.strftime("%H:%M") == "16:00").all()
+    dates = set(bars["timestamp"].dt.date)
+    assert set(new_york.dt.date) <= dates  # each on the date of a bar, never the next day

@@ -148,6 +148,8 @@ def run_reference(case: Case) -> tuple[pd.DataFrame, pd.Series]:
         sizing=case.sizing,
         trade_size=case.size,
         price_precision=precision,
+        # The engine's default instrument trades on NASDAQ: daily bars close at 16:00 New York.
+        session=None if instrument_for(case.data) else ("America/New_York", "16:00"),
     )
 
 

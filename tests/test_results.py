@@ -683,6 +683,7 @@ def test_rerun_arguments(store: ResultsStore) -> None:
         "seed": 3,
         "execution": None,  # stored before fills were configurable: run_backtest's defaults
         "periods_per_year": None,
+        "bar_spec": "1-MINUTE-LAST",  # the run's recorded bars, chosen again from the catalog
     }
     execution = execution_settings(
         fill_timing="next_open", commission_rate=0.0005, slippage_ticks=1

@@ -8,10 +8,10 @@ inside the commands that need them, so ``--help`` starts instantly.
 
 from __future__ import annotations
 
-from research_lib.cli import backtest, data, info, notebook, results, strategy
+from research_lib.cli import backtest, data, info, manage, notebook, results, strategy
 from research_lib.cli.app import cli
 
-__all__ = ["backtest", "cli", "data", "info", "main", "notebook", "results", "strategy"]
+__all__ = ["backtest", "cli", "data", "info", "main", "manage", "notebook", "results", "strategy"]
 
 
 def main() -> None:

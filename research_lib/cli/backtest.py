@@ -29,6 +29,39 @@ seed_option = click.option(
 tag_option = click.option(
     "--tag", "tags", multiple=True, help="Label stored with the run (repeatable)."
 )
+bar_spec_option = click.option(
+    "--bar-spec",
+    metavar="SPEC",
+    help="Catalog bars to use when the symbol has several, e.g. 5-MINUTE-LAST "
+    "(research-lib data list).",
+)
+_DATE_OPTIONS = (
+    click.option(
+        "--dayfirst", is_flag=True, help="Read --start/--end such as 01/05/2024 day first (1 May)."
+    ),
+    click.option(
+        "--date-format", metavar="FORMAT", help="strptime format of --start/--end, e.g. %d.%m.%Y."
+    ),
+)
+
+
+def date_options(command: Callable) -> Callable:
+    """Add ``--dayfirst`` and ``--date-format``; the command gets ``start``/``end`` in ISO
+    form (:func:`research_lib.model.dates.when_text`: one rule, ``01/05/2024`` is refused
+    as ambiguous unless one of them says how to read it)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from research_lib.model.dates import when_text
+
+        how = {"dayfirst": kwargs.pop("dayfirst"), "date_format": kwargs.pop("date_format")}
+        for name in ("start", "end"):
+            kwargs[name] = when_text(kwargs[name], **how)
+        return command(*args, **kwargs)
+
+    for option in reversed(_DATE_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 COST_FLAGS = (
@@ -142,8 +175,10 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
     help="Registered name (research-lib strategy list) or module:Class.",
 )
 @click.option("--symbol", help="Symbol in the catalog (default: the only one there).")
-@click.option("--start", help="First day or timestamp, e.g. 2024-01-02 (UTC).")
+@bar_spec_option
+@click.option("--start", help="First day or timestamp, e.g. 2024-01-02 or 2024-01-02T14:30 (UTC).")
 @click.option("--end", help="Last day (inclusive) or timestamp.")
+@date_options
 @click.option(
     "--data",
     type=click.Choice(["catalog", "mock"]),
@@ -162,6 +197,7 @@ def run_simple(seed: int, fast: int, slow: int, trade_size: int) -> None:
 def backtest_run(
     strategy: str,
     symbol: str | None,
+    bar_spec: str | None,
     start: str | None,
     end: str | None,
     data: str,
@@ -179,13 +215,14 @@ def backtest_run(
     \b
     Examples:
       research-lib backtest run --strategy sma --symbol AAPL --start 2024-01-02 --end 2024-01-31
+      research-lib backtest run --symbol AAPL --bar-spec 5-MINUTE-LAST
       research-lib backtest run -s mean_reversion --symbol AAPL -p num_std_dev=2.5
       research-lib backtest run -s momentum --data mock -p rsi_period=10
       research-lib backtest run --data mock --commission-rate 0.0005 --slippage-ticks 1
       research-lib backtest run --data mock --fill-timing next_open --sizing equity \\
           --trade-size 0.5
     """
-    from research_lib.engine.run_config import parse_params
+    from research_lib.engine.run_template import parse_params
     from research_lib.workflows.record import run_backtest
 
     values = parse_params(list(params))
@@ -202,6 +239,7 @@ def backtest_run(
         **run_flags,
         data=data,
         symbol=symbol,
+        bar_spec=bar_spec,
         start=start,
         end=end,
         starting_balance=starting_balance,

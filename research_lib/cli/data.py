@@ -111,9 +111,21 @@ def generate(
 
 
 @data_group.command("import-csv")
-@click.option("--file", "-f", "file", required=True, type=click.Path(), help="OHLCV CSV file.")
 @click.option(
-    "--symbol", required=True, help="Symbol to store the bars under, e.g. AAPL or EUR/USD."
+    "--file",
+    "-f",
+    "files",
+    required=True,
+    multiple=True,
+    metavar="PATH",
+    help="Bars file: .csv, .csv.gz or .parquet; or a quoted glob such as 'data/*.csv'. "
+    "Repeat for several files.",
+)
+@click.option("--symbol", help="Symbol to store the bars under, e.g. AAPL or EUR/USD.")
+@click.option(
+    "--symbol-from",
+    type=click.Choice(["filename"]),
+    help="Take each file's symbol from its name instead: AAPL.csv -> AAPL.",
 )
 @click.option("--venue", default="NASDAQ", show_default=True)
 @click.option(
@@ -122,7 +134,33 @@ def generate(
     show_default=True,
     help="Time zone of naive timestamps, e.g. America/New_York.",
 )
+@click.option(
+    "--timestamp-column",
+    metavar="NAME",
+    help="The column holding the bar times (default: timestamp/datetime/date/time, else a "
+    "pandas index).",
+)
+@click.option(
+    "--date-format",
+    metavar="FORMAT",
+    help="strftime layout of the timestamps, e.g. '%d/%m/%Y %H:%M'.",
+)
+@click.option(
+    "--dayfirst/--monthfirst",
+    default=None,
+    help="Read dates such as 01/03/2023 day first (1 March) or month first (3 January); "
+    "without one of these such dates are refused.",
+)
 @click.option("--bar-spec", help="e.g. 1-MINUTE-LAST (default: inferred from the timestamps).")
+@click.option(
+    "--label",
+    type=click.Choice(["auto", "open", "close"]),
+    default="auto",
+    show_default=True,
+    help="What each timestamp marks: the bar's open, or its close (then the bar opens one "
+    "interval before; a daily or monthly label is the bar's last day). auto: close for "
+    "month-end and Friday-labelled bars, else open.",
+)
 @click.option("--asset-class", type=click.Choice(["equity", "fx", "crypto"]))
 @click.option("--currency", default="USD", show_default=True, help="Quote currency.")
 @click.option("--price-precision", type=int, help="Decimals of prices (default: inferred).")
@@ -131,36 +169,95 @@ def generate(
 )
 @click.option("--size-increment", metavar="DECIMAL", help=SIZE_INCREMENT_HELP)
 def import_csv(
-    file: str,
-    symbol: str,
-    venue: str,
-    timezone: str,
-    bar_spec: str | None,
-    asset_class: str | None,
-    currency: str,
-    price_precision: int | None,
-    size_precision: int | None,
-    size_increment: str | None,
+    files: tuple[str, ...], symbol: str | None, symbol_from: str | None, **options: object
 ) -> None:
-    """Validate a CSV of bars and merge it into the catalog (all or nothing).
+    """Validate files of bars and merge them into the catalog, each all or nothing.
 
     Headers in any case: timestamp/datetime/date/time, open, high, low, close, volume
-    (optional). Re-importing the same rows adds nothing; overlapping rows are replaced
-    by the newer file. Sizes of a stored symbol are changed with `data instrument`.
+    (optional); other columns are ignored and listed. Files written by pandas (the index
+    as first column, or in Parquet) are read as they are. Re-importing the same rows adds
+    nothing; overlapping rows are replaced by the newer file. Sizes of a stored symbol are
+    changed with `data instrument`.
+
+    \b
+    research-lib data import-csv --file data/AAPL.csv --symbol AAPL
+    research-lib data import-csv --file eu.csv --symbol EURUSD --dayfirst --venue SIM
+    research-lib data import-csv --file 'data/*.csv.gz' --symbol-from filename
     """
-    report = open_catalog().import_csv(
-        file,
-        symbol,
-        venue=venue,
-        timezone=timezone,
-        bar_spec=bar_spec,
-        asset_class=asset_class,
-        currency=currency,
-        price_precision=price_precision,
-        size_precision=size_precision,
-        size_increment=size_increment,
-    )
-    console().print(report.summary())
+    import glob
+
+    from research_lib.data.readers import symbol_from_filename
+    from research_lib.errors import CatalogError
+
+    if (symbol is None) == (symbol_from is None):
+        raise click.UsageError("pass --symbol or --symbol-from filename (one of them)")
+    catalog = open_catalog()
+    if len(files) == 1 and not glob.has_magic(files[0]):
+        report = catalog.import_csv(files[0], symbol or symbol_from_filename(files[0]), **options)
+        console().print(report.summary())
+        if report.ignored_columns:
+            console().print(f"ignored columns: {', '.join(report.ignored_columns)}")
+        return
+    outcomes = _import_with_progress(catalog, files, symbol, symbol_from, options)
+    failed = [o for o in outcomes if o.error is not None]
+    _print_outcomes(outcomes)
+    if failed:
+        names = ", ".join(Path(o.file).name for o in failed)
+        raise CatalogError(
+            f"{len(failed)} of {len(outcomes)} files failed ({names}); the others were imported"
+        )
+
+
+def _import_with_progress(catalog, files, symbol, symbol_from, options):
+    """Catalog.import_files with a progress bar over the files (on a terminal only)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    out = console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=out, transient=True, disable=not out.is_terminal) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def on_file(path: Path, position: int, total: int) -> None:
+            bar.update(task, total=total, completed=position, description=path.name)
+
+        outcomes = catalog.import_files(
+            files, symbol=symbol, symbol_from=symbol_from, on_file=on_file, **options
+        )
+        bar.update(task, completed=len(outcomes))
+    return outcomes
+
+
+def _print_outcomes(outcomes) -> None:
+    """The summary table of a several-file import, then what each file left out and each
+    failure, one line each."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    names = [Path(o.file).name for o in outcomes]
+    if len(set(names)) < len(names):  # same names in several folders: show the paths
+        names = [o.file for o in outcomes]
+    table = Table(title=f"Imported {len(outcomes)} files")
+    for column in ("file", "symbol", "bar spec", "rows", "added", "replaced", "result"):
+        numeric = column in ("rows", "added", "replaced")
+        table.add_column(column, justify="right" if numeric else "left")
+    for name, o in zip(names, outcomes, strict=True):
+        cells, r = (escape(name), escape(o.symbol or "-")), o.report
+        if r is None:
+            table.add_row(*cells, "-", "-", "-", "-", "[red]failed[/red]")
+        else:
+            counts = (f"{n:,}" for n in (r.rows_read, r.rows_added, r.rows_replaced))
+            table.add_row(*cells, r.bar_spec, *counts, "ok")
+    out = console()
+    out.print(table)
+    for name, o in zip(names, outcomes, strict=True):
+        if o.report is not None and o.report.ignored_columns:
+            out.print(
+                f"{name}: ignored columns: {', '.join(o.report.ignored_columns)}", markup=False
+            )
+    for o in outcomes:
+        if o.error is not None:
+            message = o.error if o.error.startswith(o.file) else f"{o.file}: {o.error}"
+            out.print(f"failed: {message}", markup=False)
 
 
 @data_group.command("instrument")
@@ -239,22 +336,39 @@ def list_data() -> None:
 @click.option("--end", help="Last day (inclusive) or timestamp.")
 @click.option("--limit", default=20, show_default=True, help="Rows to print (0: all).")
 @click.option("--tail", is_flag=True, help="Print the last rows instead of the first.")
-def show(symbol: str, start: str | None, end: str | None, limit: int, tail: bool) -> None:
+@click.option("--bar-spec", help="Which bars, when the symbol has several (data list).")
+def show(
+    symbol: str, start: str | None, end: str | None, limit: int, tail: bool, bar_spec: str | None
+) -> None:
     """Print the bars of SYMBOL, e.g. research-lib data show AAPL --start 2024-01-05 --limit 5."""
     from rich.table import Table
 
-    bars = open_catalog().bars(symbol, start, end)
+    catalog = open_catalog()
+    bars = catalog.bars(symbol, start, end, bar_spec=bar_spec)
+    decimals = catalog.instrument(symbol).price_precision
     shown = bars if limit <= 0 else (bars.tail(limit) if tail else bars.head(limit))
+    volume_decimals = _decimals(shown["volume"].to_numpy())
     table = Table(title=f"{symbol}: {len(shown):,} of {len(bars):,} bars")
-    for column in ("timestamp", "open", "high", "low", "close", "volume"):
-        table.add_column(column, justify="left" if column == "timestamp" else "right")
+    seconds = bool((shown["timestamp"].dt.second != 0).any()) if len(shown) else False
+    stamp = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    table.add_column("timestamp (UTC)", no_wrap=True, min_width=19 if seconds else 16)
+    for column in ("open", "high", "low", "close", "volume"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in shown.itertuples(index=False):
         table.add_row(
-            f"{row.timestamp:%Y-%m-%d %H:%M:%S}",
-            f"{row.open:g}",
-            f"{row.high:g}",
-            f"{row.low:g}",
-            f"{row.close:g}",
-            f"{row.volume:g}",
+            f"{row.timestamp:{stamp}}",
+            *(f"{price:.{decimals}f}" for price in (row.open, row.high, row.low, row.close)),
+            f"{row.volume:,.{volume_decimals}f}",
         )
     console().print(table)
+
+
+def _decimals(values, most: int = 8) -> int:
+    """The fewest decimals (0..most) that show every value exactly: 0 for share counts."""
+    import numpy as np
+
+    for decimals in range(most):
+        scaled = values * 10.0**decimals
+        if np.all(np.abs(scaled - np.rint(scaled)) <= np.abs(scaled) * 1e-12 + 1e-9):
+            return decimals
+    return most

@@ -17,7 +17,13 @@ from typing import Any
 import click
 
 from research_lib.cli.app import cli, console, group, options
-from research_lib.cli.backtest import execution_options, seed_option, tag_option
+from research_lib.cli.backtest import (
+    bar_spec_option,
+    date_options,
+    execution_options,
+    seed_option,
+    tag_option,
+)
 from research_lib.errors import ConfigError, NotebookError
 from research_lib.model.metrics import metric
 from research_lib.model.params import read_value
@@ -93,6 +99,8 @@ def notebook_run(
     Examples:
       research-lib notebook run notebooks/03_parameterised_backtest.ipynb -p symbol AAPL
       research-lib notebook run notebooks/03_parameterised_backtest.ipynb -f params.yaml
+      research-lib notebook run notebooks/03_parameterised_backtest.ipynb -p data catalog \
+          -p symbol AAPL -p bar_spec 5-MINUTE-LAST
     The output defaults to notebooks/output/<name>-<timestamp>.ipynb.
     """
     from research_lib.workflows.notebooks import run_notebook
@@ -127,8 +135,10 @@ def notebook_run(
     help="Values of one parameter: a,b,c or start:stop[:step] (stop included); repeatable.",
 )
 @click.option("--symbol", help="Symbol (default: the config's).")
+@bar_spec_option
 @click.option("--start", help="First day, e.g. 2024-01-02 (default: the config's).")
 @click.option("--end", help="Last day, inclusive (default: the config's).")
+@date_options
 @click.option(
     "--data", type=click.Choice(["catalog", "mock"]), help="Bars source (default: the config's)."
 )
@@ -156,6 +166,7 @@ def sweep_command(
     config: str,
     grid: tuple[str, ...],
     symbol: str | None,
+    bar_spec: str | None,
     start: str | None,
     end: str | None,
     data: str | None,
@@ -195,6 +206,7 @@ def sweep_command(
         plan.run_config,
         parsed,
         symbol=symbol,
+        bar_spec=bar_spec,
         start=start,
         end=end,
         workers=workers,

@@ -13,6 +13,8 @@ import click
 from research_lib.cli.app import console, group, options
 from research_lib.cli.backtest import (
     backtest_group,
+    bar_spec_option,
+    date_options,
     execution_options,
     param_option,
     print_summary,
@@ -73,7 +75,7 @@ def strategy_create(name: str, output: Path | None, force: bool) -> None:
     Example:
       research-lib strategy create --type momentum --output my_momentum.yaml
     """
-    from research_lib.engine.run_config import template
+    from research_lib.engine.run_template import template
     from research_lib.errors import ConfigError
 
     text = template(name)
@@ -112,8 +114,10 @@ def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @backtest_group.command("run-config")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--symbol", help="Override backtest.symbol.")
+@bar_spec_option
 @click.option("--start", help="Override backtest.start, e.g. 2024-01-02.")
 @click.option("--end", help="Override backtest.end (inclusive).")
+@date_options
 @click.option("--data", type=click.Choice(["catalog", "mock"]), help="Override backtest.data.")
 @click.option("--starting-balance", type=float, help="Override backtest.starting_balance.")
 @param_option
@@ -123,6 +127,7 @@ def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
 def backtest_run_config(
     file: Path,
     symbol: str | None,
+    bar_spec: str | None,
     start: str | None,
     end: str | None,
     data: str | None,
@@ -133,13 +138,14 @@ def backtest_run_config(
     run_flags: dict,
 ) -> None:
     """Backtest the strategy of a YAML run config; flags override its backtest: and costs:
-    sections.
+    sections (--bar-spec overrides backtest.bar_spec, else the spec of config.bar_type).
 
     \b
     Example:
       research-lib backtest run-config configs/examples/sma_config.yaml --data mock
     """
-    from research_lib.engine.run_config import load_run_config, parse_params
+    from research_lib.engine.run_config import load_run_config
+    from research_lib.engine.run_template import parse_params
     from research_lib.workflows.record import run_from_config
 
     overrides = parse_params(list(params))
@@ -151,6 +157,7 @@ def backtest_run_config(
         run_config,
         **run_flags,
         symbol=symbol,
+        bar_spec=bar_spec,
         start=start,
         end=end,
         data=data,

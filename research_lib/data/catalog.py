@@ -21,8 +21,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -35,9 +35,9 @@ from research_lib.data.csv_import import (
     check_timezone,
     infer_bar_spec,
     infer_price_precision,
-    read_bars_csv,
+    read_bars_file,
 )
-from research_lib.data.instruments import InstrumentSpec, check_same_instrument, validate_symbol
+from research_lib.data.instruments import InstrumentSpec, import_spec, validate_symbol
 from research_lib.data.partitions import (
     PARTITION_FILE,
     commit_tables,
@@ -47,6 +47,7 @@ from research_lib.data.partitions import (
     price_decimals,
     read_instruments,
 )
+from research_lib.data.readers import FileImport, ImportReport, expand_files, import_each
 from research_lib.errors import (
     CatalogError,
     DataRangeError,
@@ -57,13 +58,14 @@ from research_lib.errors import (
 )
 from research_lib.model.bars import (
     BAR_COLUMNS,
+    bar_opens,
     bars_fingerprint,
     parse_bar_spec,
     to_utc,
 )
 from research_lib.settings import catalog_root
 
-__all__ = ["Catalog", "ImportReport"]
+__all__ = ["Catalog", "FileImport", "ImportReport"]
 
 HINT = "(research-lib data list)"
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
@@ -72,30 +74,6 @@ _EMPTY_BARS_VIEW = (
     "NULL::TIMESTAMPTZ_NS AS timestamp, NULL::DOUBLE AS open, NULL::DOUBLE AS high, "
     "NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume WHERE false"
 )
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What one :meth:`Catalog.import_csv` call did (a rejected file raises instead)."""
-
-    file: str
-    symbol: str
-    bar_spec: str
-    rows_read: int
-    rows_added: int
-    rows_replaced: int
-    rows_unchanged: int
-    rows_rejected: int
-    first: pd.Timestamp
-    last: pd.Timestamp
-
-    def summary(self) -> str:
-        """One line: ``AAPL 1-MINUTE-LAST: 8190 rows read, 8190 added, ... UTC``."""
-        return (
-            f"{self.symbol} {self.bar_spec}: {self.rows_read} rows read, {self.rows_added} "
-            f"added, {self.rows_replaced} replaced, {self.rows_rejected} rejected, "
-            f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC"
-        )
 
 
 class Catalog:
@@ -224,45 +202,50 @@ class Catalog:
         price_precision: int | None = None,
         size_precision: int | None = None,
         size_increment: str | None = None,
+        timestamp_column: str | None = None,
+        date_format: str | None = None,
+        dayfirst: bool | None = None,
+        label: str = "auto",
     ) -> ImportReport:
-        """Validate a CSV file and merge its bars into the catalog, all or nothing.
+        """Validate a bars file (CSV, ``.csv.gz``, Parquet) and merge it into the catalog,
+        all or nothing.
 
-        The bar spec is inferred from the most common spacing unless given; ``asset_class``
-        defaults to ``fx`` for ``A/B`` symbols, else ``equity``; ``price_precision`` defaults
-        to the decimals the prices need (2..9, see :func:`infer_price_precision`) and never
-        shrinks below the stored one. ``size_precision`` and ``size_increment`` (see
-        :class:`InstrumentSpec`) default to the stored ones, else 0 and 10**-size_precision.
-        For timestamps already stored, the file's values win. A symbol already stored with
-        another venue, asset class, currency, size precision or size increment is refused
-        (:meth:`update_instrument` changes sizes). Raises :class:`ImportValidationError`
-        (naming the file and lines) for a bad file; the catalog is then unchanged.
+        The file's shapes and ``timestamp_column``, ``date_format`` and ``dayfirst`` are those
+        of :mod:`~research_lib.data.csv_import`; ``label`` says what the timestamps mark
+        (:func:`~research_lib.model.bars.bar_opens`). The bar spec is inferred from the most
+        common spacing unless given; ``asset_class`` defaults to ``fx`` for ``A/B`` symbols,
+        else ``equity``; ``price_precision`` defaults to the decimals the prices need (2..9,
+        see :func:`infer_price_precision`) and never shrinks below the stored one.
+        ``size_precision`` and ``size_increment`` (see :class:`InstrumentSpec`) default to the
+        stored ones, else 0 and 10**-size_precision. For timestamps already stored, the
+        file's values win. A symbol already stored with another venue, asset class,
+        currency, size precision or size increment is refused (:meth:`update_instrument`
+        changes sizes). Raises :class:`ImportValidationError` (naming the file and lines) for
+        a bad file; the catalog is then unchanged.
         """
         symbol = validate_symbol(symbol)
         self._symbol_dir(symbol)
         if bar_spec is not None:
             parse_bar_spec(bar_spec)
         check_timezone(timezone)
-        asset_class = asset_class or ("fx" if "/" in symbol else "equity")
         stored = self._instruments()
-        if (old := stored.get(symbol)) is not None:
-            check_same_instrument(old, venue, asset_class, currency, size_precision, size_increment)
-            size_precision, size_increment = old.size_precision, old.size_increment
-        requested = InstrumentSpec(
-            symbol,
-            venue,
-            asset_class,
-            currency,
-            2 if price_precision is None else price_precision,
-            size_precision or 0,
-            size_increment,
+        requested = import_spec(
+            stored.get(symbol), symbol, venue, asset_class, currency,
+            price_precision, size_precision, size_increment,
+        )  # fmt: skip
+        new, ignored = read_bars_file(
+            path,
+            timezone=timezone,
+            timestamp_column=timestamp_column,
+            date_format=date_format,
+            dayfirst=dayfirst,
         )
-
-        new = read_bars_csv(path, timezone=timezone)
         if bar_spec is None:
             try:
                 bar_spec = infer_bar_spec(new["timestamp"])
             except CatalogError as exc:
                 raise ImportValidationError(f"{path}: {exc}") from None
+        new["timestamp"] = bar_opens(new["timestamp"], bar_spec, label)
         if price_precision is None:
             inferred = infer_price_precision(new)
             previous = stored[symbol].price_precision if symbol in stored else 0
@@ -289,6 +272,28 @@ class Catalog:
             rows_rejected=0,
             first=new["timestamp"].iloc[0],
             last=new["timestamp"].iloc[-1],
+            ignored_columns=ignored,
+        )
+
+    def import_files(
+        self,
+        files: str | Path | Sequence[str | Path],
+        symbol: str | None = None,
+        symbol_from: str | None = None,
+        on_file: Callable[[Path, int, int], None] | None = None,
+        **options: object,
+    ) -> list[FileImport]:
+        """Import several files, each all or nothing on its own, and say how each went.
+
+        ``files`` are paths or glob patterns (``"data/*.csv"``); every file goes under
+        ``symbol``, or with ``symbol_from="filename"`` under its name without suffixes
+        (``AAPL.csv`` -> ``AAPL``). ``options`` are :meth:`import_csv`'s keywords.
+        ``on_file(path, position, total)`` is called as each file starts. A rejected file
+        is reported in its :class:`FileImport` and the others are still imported; a pattern
+        matching nothing raises :class:`ImportValidationError` before anything is imported.
+        """
+        return import_each(
+            expand_files(files), self.import_csv, symbol, symbol_from, on_file, options
         )
 
     def update_instrument(self, symbol: str, **changes: object) -> InstrumentSpec:
@@ -376,7 +381,8 @@ class Catalog:
         if not specs:
             raise CatalogError(f"no bars stored for {symbol} {HINT}")
         raise CatalogError(
-            f"{symbol} has several bar specs ({', '.join(specs)}); pass bar_spec= to choose one"
+            f"{symbol} has several bar specs ({', '.join(specs)}): choose one with --bar-spec "
+            "(Python: bar_spec=)"
         )
 
     @contextlib.contextmanager

@@ -1,78 +1,81 @@
-"""Read an OHLCV CSV file into a validated, sorted bars DataFrame (UTC, nanoseconds).
+"""Read a bars file (CSV, compressed CSV, Parquet) into a validated, sorted bars DataFrame.
 
-Accepted shapes: a header row whose names are matched case-insensitively after trimming
-(``timestamp``/``datetime``/``date``/``time`` or separate ``date`` and ``time`` columns;
-``open``/``o``, ``high``/``h``, ``low``/``l``, ``close``/``c``; optional ``volume``/``vol``/``v``,
-0 when absent). Unnamed columns (a pandas ``to_csv()`` index: empty name or ``Unnamed: 0``)
-and unknown columns are ignored. Timestamps are ISO 8601 with or without an offset, or plain
-dates; naive ones are read in ``timezone`` and everything is converted to UTC.
+Columns are found by :mod:`.readers` (names in any case, a pandas index, or
+``timestamp_column``); columns not used are reported, not read. Timestamps are ISO 8601 with
+or without an offset, plain dates, or dates in another layout given by ``date_format``
+(strftime, ``%d/%m/%Y %H:%M``) or ``dayfirst`` (True: ``31/01/2024``, False: ``01/31/2024``).
+Day-month dates (``01/03/2023``) without either are refused, never guessed. Naive times are
+read in ``timezone``; everything is converted to UTC.
 
 Every row is validated and a file with any bad row is rejected whole with one
 :class:`~research_lib.errors.ImportValidationError` line naming the file, the first bad lines
-(1-based physical lines, the header is line 1) and the total count. Reading uses pyarrow's
-multithreaded CSV reader and the checks are vectorised, so a 1M-row file takes well under a
-second. Blank lines are skipped; quoted fields spanning lines are not supported.
+(1-based physical lines, the header is line 1; rows for Parquet) and the total count. Reading
+uses pyarrow's multithreaded CSV reader, dates are parsed by Arrow's ``strptime`` and the
+checks are vectorised, so a 1M-row file takes well under a second. Blank lines are skipped;
+quoted fields spanning lines are not supported.
 """
 
 from __future__ import annotations
 
-import csv
+import calendar
 import re
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from research_lib.errors import CatalogError, ImportValidationError, did_you_mean
-from research_lib.model.bars import BAR_COLUMNS, BAR_UNITS, PRICE_COLUMNS
+from research_lib.data.readers import (
+    DAY_MONTH_FIELDS,
+    MAX_REPORTED,
+    RawBars,
+    day_month_format,
+    guess_format,
+    read_raw,
+)
+from research_lib.errors import CatalogError, ImportValidationError, did_you_mean, one_line
+from research_lib.model.bars import BAR_UNITS, PRICE_COLUMNS, parse_bar_spec
 
-MAX_REPORTED = 3  # invalid rows described in an error message
-
-_ALIASES = {
-    "open": "open",
-    "o": "open",
-    "high": "high",
-    "h": "high",
-    "low": "low",
-    "l": "low",
-    "close": "close",
-    "c": "close",
-    "volume": "volume",
-    "vol": "volume",
-    "v": "volume",
-}
-_TIMESTAMP_NAMES = ("timestamp", "datetime", "date", "time")  # in order of preference
 # An offset after a time (...:00+05:00, ...:00Z), as opposed to the "-02" ending a date.
 _OFFSET = re.compile(r"\d(?:Z|z|[+-]\d\d(?::?\d\d)?)$")
 _NAT = np.iinfo(np.int64).min
+_DAY_NS = 86_400 * 10**9
+
+
+class BarsFile(NamedTuple):
+    """A validated bars file: the bars (sorted by time) and the columns it did not use."""
+
+    bars: pd.DataFrame
+    ignored_columns: tuple[str, ...]
 
 
 def infer_bar_spec(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> str:
     """The ``<step>-<unit>-LAST`` spec of the most common positive spacing between bars.
 
     Session breaks, weekends and holidays are rarer than the bar spacing, so they do not
-    change the answer. Raises :class:`CatalogError` for fewer than two distinct times or a
-    spacing below one second.
+    change the answer. Bars a calendar month apart (month ends, month starts: 28 to 31 days)
+    are ``1-MONTH-LAST`` when :func:`~research_lib.model.bars.parse_bar_spec` accepts MONTH.
+    Raises :class:`CatalogError` for fewer than two distinct times or a spacing below one
+    second.
     """
-    ns = _as_ns(timestamps)
+    ns = np.unique(_as_ns(timestamps))
     diffs = np.diff(ns)
-    if (diffs < 0).any():
-        diffs = np.diff(np.sort(ns))
-    diffs = diffs[diffs > 0]
     if diffs.size == 0:
         raise CatalogError(
             "cannot infer the bar interval from a single timestamp; pass bar_spec, "
             "e.g. bar_spec='1-DAY-LAST'"
         )
+    months = _month_step(ns, diffs)
+    if months is not None and _accepted(f"{months}-MONTH-LAST"):
+        return f"{months}-MONTH-LAST"
     values, counts = np.unique(diffs, return_counts=True)
     spacing = pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
     for unit, length in BAR_UNITS.items():
-        if spacing % length == pd.Timedelta(0):
+        if unit != "MONTH" and spacing % length == pd.Timedelta(0):  # months: calendar
             return f"{spacing // length}-{unit}-LAST"
     raise CatalogError(
         f"cannot infer the bar interval: the most common spacing is {spacing}, below one "
@@ -107,132 +110,41 @@ def check_timezone(timezone: str) -> str:
     return timezone
 
 
-def read_bars_csv(path: str | Path, timezone: str = "UTC") -> pd.DataFrame:
-    """Read and validate an OHLCV CSV file; return bars sorted by time.
-
-    Columns: ``timestamp`` (``datetime64[ns, UTC]``), ``open``, ``high``, ``low``, ``close``,
-    ``volume`` (all float64). Raises :class:`ImportValidationError` if any row is invalid.
+def read_bars_file(
+    path: str | Path,
+    timezone: str = "UTC",
+    *,
+    timestamp_column: str | None = None,
+    date_format: str | None = None,
+    dayfirst: bool | None = None,
+) -> BarsFile:
+    """Read and validate a CSV, compressed CSV or Parquet file of bars (see the module
+    docstring). The bars have columns ``timestamp`` (``datetime64[ns, UTC]``), ``open``,
+    ``high``, ``low``, ``close``, ``volume`` (float64). Raises :class:`ImportValidationError`
+    naming the file, the place and the reason if the file or any row is invalid.
     """
     timezone = check_timezone(timezone)
-    name = str(path)
-    header = _read_header(Path(path), name)
-    columns = _map_columns(header, name)
-    table = _read_table(Path(path), name, header, columns)
-    return _Validator(table, name, timezone).bars()
+    raw = read_raw(path, timestamp_column)
+    validator = _Validator(raw, timezone, date_format, dayfirst)
+    return BarsFile(validator.bars(), raw.ignored)
 
 
-# -- reading -------------------------------------------------------------------------------
-
-
-def _read_header(path: Path, name: str) -> list[str]:
-    with path.open("rb") as f:
-        first = f.readline()
-        rest = f.read(1 << 16) if not first.strip() else b""
-    if not first.strip():
-        if rest.strip():
-            raise ImportValidationError(
-                f"{name}: line 1 is blank; expected a header such as "
-                "timestamp,open,high,low,close,volume"
-            )
-        raise ImportValidationError(f"{name}: the file is empty")
-    text = first.decode("utf-8-sig", errors="replace")
-    return next(csv.reader([text.rstrip("\r\n")]))
-
-
-def _map_columns(header: list[str], name: str) -> dict[str, list[int]]:
-    """Canonical column -> header positions (two positions for separate date and time)."""
-    found: dict[str, int] = {}
-    for i, raw in enumerate(header):
-        key = raw.strip().lower()
-        if key in _TIMESTAMP_NAMES:
-            found.setdefault(key, i)
-        elif key in _ALIASES:
-            found.setdefault(_ALIASES[key], i)
-    columns = {c: [found[c]] for c in (*PRICE_COLUMNS, "volume") if c in found}
-    if "timestamp" in found or "datetime" in found:
-        columns["timestamp"] = [found.get("timestamp", found.get("datetime"))]
-    elif "date" in found and "time" in found:
-        columns["timestamp"] = [found["date"], found["time"]]
-    elif "date" in found or "time" in found:
-        columns["timestamp"] = [found.get("date", found.get("time"))]
-    missing = [c for c in BAR_COLUMNS[:5] if c not in columns]
-    if missing:
-        what = ", ".join("timestamp (or datetime/date)" if c == "timestamp" else c for c in missing)
-        shown = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
-        raise ImportValidationError(
-            f"{name}: line 1: missing column{'s' if len(missing) > 1 else ''} {what}; "
-            f"the header has {shown}; expected timestamp,open,high,low,close[,volume]"
-        )
-    return columns
-
-
-def _read_table(
-    path: Path, name: str, header: list[str], columns: dict[str, list[int]]
-) -> dict[str, pa.ChunkedArray]:
-    """The needed columns: timestamp text, and numbers as float64 (or text if unparseable)."""
-    names = [f"c{i}" for i in range(len(header))]
-    number_cols = {c: names[pos[0]] for c, pos in columns.items() if c != "timestamp"}
-    ts_cols = [names[i] for i in columns["timestamp"]]
-    try:
-        try:
-            table = _pyarrow_read(path, names, ts_cols, number_cols.values(), pa.float64())
-        except pa.ArrowInvalid as exc:
-            if "conversion error to double" not in str(exc):
-                raise
-            # Some value is not a number: read text, so each bad row can be named.
-            table = _pyarrow_read(path, names, ts_cols, number_cols.values(), pa.string())
-    except pa.ArrowInvalid as exc:
-        reason = " ".join(str(exc).split())
-        raise ImportValidationError(f"{name}: cannot parse the CSV: {reason}") from None
-    out = {c: table.column(col) for c, col in number_cols.items()}
-    ts = table.column(ts_cols[0])
-    if len(ts_cols) == 2:  # separate date and time columns
-        ts = pc.binary_join_element_wise(ts, table.column(ts_cols[1]), " ")
-    out["timestamp"] = ts
-    return out
-
-
-def _pyarrow_read(path, names, ts_cols, number_cols, number_type) -> pa.Table:
-    bad_rows: list = []
-
-    def on_invalid(row) -> str:
-        bad_rows.append(row)
-        return "skip"
-
-    def read(use_threads: bool) -> pa.Table:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, use_threads=use_threads
-            ),
-            parse_options=pacsv.ParseOptions(
-                ignore_empty_lines=False, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[*ts_cols, *number_cols],
-                column_types={
-                    **{c: pa.string() for c in ts_cols},
-                    **{c: number_type for c in number_cols},
-                },
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-
-    table = read(use_threads=True)
-    if bad_rows:
-        bad_rows.clear()
-        read(use_threads=False)  # single-threaded so the reader reports line numbers
-        described = "; ".join(
-            f"line {row.number}: expected {row.expected_columns} fields, found {row.actual_columns}"
-            for row in bad_rows[:MAX_REPORTED]
-        )
-        count = len(bad_rows)
-        raise ImportValidationError(
-            f"{path}: {count} malformed row{'s' if count > 1 else ''}; {described}" + _more(count)
-        )
-    return table
+def read_bars_csv(
+    path: str | Path,
+    timezone: str = "UTC",
+    *,
+    timestamp_column: str | None = None,
+    date_format: str | None = None,
+    dayfirst: bool | None = None,
+) -> pd.DataFrame:
+    """The bars of :func:`read_bars_file`, without the list of ignored columns."""
+    return read_bars_file(
+        path,
+        timezone,
+        timestamp_column=timestamp_column,
+        date_format=date_format,
+        dayfirst=dayfirst,
+    ).bars
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -241,14 +153,20 @@ def _pyarrow_read(path, names, ts_cols, number_cols, number_type) -> pa.Table:
 class _Validator:
     """Parses the columns and collects every problem as a (row mask, describe row) check."""
 
-    def __init__(self, columns: dict[str, pa.ChunkedArray], name: str, timezone: str) -> None:
-        self.name = name
-        self.timezone = timezone
-        self.raw = columns
-        blank = np.logical_and.reduce([c.is_null().to_numpy() for c in columns.values()])
-        self.lines = np.flatnonzero(~blank) + 2  # physical line of each kept row
+    def __init__(
+        self, raw: RawBars, timezone: str, date_format: str | None, dayfirst: bool | None
+    ) -> None:
+        self.name, self.place = raw.name, raw.place
+        self.timezone, self.date_format, self.dayfirst = timezone, date_format, dayfirst
+        self.raw = columns = raw.columns
+        rows = len(columns["timestamp"])
+        blank = np.zeros(rows, dtype=bool)
+        if raw.skip_blank:
+            blank = np.logical_and.reduce([_nulls(c) for c in columns.values()])
+        self.lines = np.flatnonzero(~blank) + raw.first  # line (or row) of each kept row
         if self.lines.size == 0:
-            raise ImportValidationError(f"{name}: no data rows after the header (line 1)")
+            where = " after the header (line 1)" if raw.place == "line" else ""
+            raise ImportValidationError(f"{raw.name}: no data rows{where}")
         self.keep = None if self.lines.size == blank.size else pa.array(~blank)
         self.checks: list[tuple[np.ndarray, Callable[[int], str]]] = []
         self.parsed: dict[str, np.ndarray] = {}  # column -> rows holding a number
@@ -297,7 +215,7 @@ class _Validator:
             self.parsed[column] = np.ones(n, dtype=bool)
             return np.zeros(n, dtype=np.float64)
         array = self._kept(self.raw[column])
-        missing = array.is_null().to_numpy()
+        missing = _nulls(array)
         self.check(missing, lambda i: f"{column} is missing")
         self.parsed[column] = ~missing
         if pa.types.is_string(array.type):
@@ -321,8 +239,20 @@ class _Validator:
     def _timestamps(self) -> np.ndarray:
         """Int64 UTC nanoseconds (``_NAT`` where invalid); records the problems."""
         self.ts_text = array = self._kept(self.raw["timestamp"])
-        missing = array.is_null().to_numpy()
+        missing = _nulls(array)
         self.check(missing, lambda i: "timestamp is missing")
+        kind = array.type
+        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):  # typed (Parquet)
+            aware = pa.types.is_timestamp(kind) and kind.tz is not None
+            ns = pc.fill_null(array.cast(pa.timestamp("ns")).cast(pa.int64()), _NAT)
+            return ns.to_numpy() if aware else self._localize(ns.to_numpy())
+        if not pa.types.is_string(kind):
+            raise ImportValidationError(
+                f"{self.name}: the timestamp column holds {kind} values, not dates or times; "
+                "pass --timestamp-column to choose another"
+            )
+        if self.date_format is not None:
+            return self._with_format(array, missing, self.date_format)
         first = next(iter(array.drop_null().slice(0, 1).to_pylist()), "")
         casts = [pa.timestamp("ns"), pa.timestamp("ns", "UTC")]
         if _OFFSET.search(first.strip()):
@@ -334,7 +264,79 @@ class _Validator:
                 continue
             ns = pc.fill_null(parsed.cast(pa.int64()), _NAT).to_numpy()
             return self._localize(ns) if target.tz is None else ns
+        text = pc.utf8_trim_whitespace(array)
+        day_month = pc.extract_regex(text, DAY_MONTH_FIELDS)
+        if day_month.null_count < len(day_month):
+            return self._day_month(text, missing, day_month)
+        guessed = guess_format(first)
+        if guessed is not None:  # one unambiguous layout: 20240102, 2024/01/02, Jan 2 2024...
+            return self._with_format(text, missing, guessed)
         return self._timestamps_from_text(array, missing)
+
+    def _day_month(
+        self, text: pa.ChunkedArray, missing: np.ndarray, fields: pa.ChunkedArray
+    ) -> np.ndarray:
+        """Dates such as 01/03/2023: read as ``dayfirst`` says, else refused naming the fix."""
+        rows = np.flatnonzero(~_nulls(fields))
+        value = text[int(rows[0])].as_py()
+        if self.dayfirst is not None:
+            fmt = day_month_format(value, self.dayfirst)
+            if fmt is None:
+                raise ImportValidationError(
+                    f"{self.name}: {self._at(rows[0])}: cannot tell the time format of "
+                    f"{value!r}; pass --date-format, e.g. '%d/%m/%Y %H:%M'"
+                )
+            return self._with_format(text, missing, fmt)
+        day = pc.fill_null(pc.struct_field(fields, "a").cast(pa.int32()), 0).to_numpy()
+        month = pc.fill_null(pc.struct_field(fields, "b").cast(pa.int32()), 0).to_numpy()
+        fmt = day_month_format(value, dayfirst=True) or "%d/%m/%Y"
+        if (day > 12).any():
+            i = int(np.argmax(day > 12))
+            raise ImportValidationError(
+                f"{self.name}: {self._at(i)}: date {text[i].as_py()!r} looks day-first "
+                f"({day[i]} is not a month): pass --dayfirst (or --date-format {fmt!r})"
+            )
+        us = day_month_format(value, dayfirst=False) or "%m/%d/%Y"
+        if (month > 12).any():
+            i = int(np.argmax(month > 12))
+            raise ImportValidationError(
+                f"{self.name}: {self._at(i)}: date {text[i].as_py()!r} looks month-first "
+                f"({month[i]} is not a month): pass --monthfirst (or --date-format {us!r})"
+            )
+        i = int(rows[0])
+        a, b = int(day[i]), int(month[i])
+        readings = f"{a} {calendar.month_name[b]} or {b} {calendar.month_name[a]}"
+        raise ImportValidationError(
+            f"{self.name}: {self._at(i)}: ambiguous date {value!r} ({readings}?): pass "
+            f"--dayfirst or --monthfirst (or --date-format {us!r})"
+        )
+
+    def _with_format(self, text: pa.ChunkedArray, missing: np.ndarray, fmt: str) -> np.ndarray:
+        """Times read with the strftime ``fmt``, by Arrow (fast), then by pandas for the rows
+        Arrow cannot read (``%f``); a row in another layout is invalid."""
+        text = pc.utf8_trim_whitespace(text)
+        aware = "%z" in fmt
+        ns = np.full(len(text), _NAT, dtype=np.int64)
+        try:
+            parsed = pc.strptime(text, format=fmt, unit="ns", error_is_null=True)
+            ns[:] = pc.fill_null(parsed.cast(pa.int64()), _NAT).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # a format Arrow does not know: pandas reads every row
+        retry = (ns == _NAT) & ~missing
+        if retry.any():
+            values = text.filter(pa.array(retry)).to_pandas()
+            try:
+                again = pd.to_datetime(values, format=fmt, errors="coerce", utc=aware)
+            except ValueError as exc:
+                raise ImportValidationError(
+                    f"{self.name}: invalid --date-format {fmt!r}: {one_line(exc)}"
+                ) from None
+            ns[retry] = _as_ns(again)
+        self.check(
+            (ns == _NAT) & ~missing,
+            lambda i: f"timestamp {text[i].as_py()!r} does not match the date format {fmt!r}",
+        )
+        return ns if aware else self._localize(ns)
 
     def _timestamps_from_text(self, array: pa.ChunkedArray, missing: np.ndarray) -> np.ndarray:
         """Slow path for mixed naive/aware or unparseable timestamps."""
@@ -356,6 +358,9 @@ class _Validator:
         )
         return ns
 
+    def _at(self, i: int) -> str:
+        return f"{self.place} {self.lines[i]}"
+
     def _localize(self, naive: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Naive wall-clock ns in ``self.timezone`` -> UTC ns; flags DST gaps and repeats.
 
@@ -374,7 +379,7 @@ class _Validator:
             self.check(
                 mask,
                 lambda i: (
-                    f"timestamp {self.ts_text[i].as_py()!r} does not exist or is "
+                    f"timestamp {str(self.ts_text[i].as_py())!r} does not exist or is "
                     f"ambiguous in {self.timezone} (a daylight saving change)"
                 ),
             )
@@ -403,7 +408,7 @@ class _Validator:
         described = []
         for i in np.flatnonzero(invalid)[:MAX_REPORTED]:
             reason = next(describe(i) for mask, describe in self.checks if mask[i])
-            described.append(f"line {self.lines[i]}: {reason}")
+            described.append(f"{self._at(i)}: {reason}")
         raise ImportValidationError(
             f"{self.name}: {count} invalid row{'s' if count > 1 else ''}; "
             + "; ".join(described)
@@ -412,6 +417,37 @@ class _Validator:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _nulls(array: pa.ChunkedArray) -> np.ndarray:
+    return array.is_null().to_numpy(zero_copy_only=False)
+
+
+def _accepted(bar_spec: str) -> bool:
+    try:
+        parse_bar_spec(bar_spec)
+    except CatalogError:
+        return False
+    return True
+
+
+def _month_step(ns: np.ndarray, diffs: np.ndarray) -> int | None:
+    """k when most bars are k calendar months apart (28k-4 to 31k+4 days, in uneven steps,
+    as month ends or starts are), else None. Sorted unique ``ns`` and their ``diffs``."""
+    months = ns.view("M8[ns]").astype("M8[M]").astype(np.int64)
+    steps = np.diff(months)
+    values, counts = np.unique(steps, return_counts=True)
+    k = int(values[np.argmax(counts)])
+    if k < 1:
+        return None
+    days = diffs / _DAY_NS
+    fits = (steps == k) & (days >= 28 * k - 4) & (days <= 31 * k + 4)
+    if fits.sum() * 2 <= steps.size:
+        return None
+    spacing = np.unique(days[fits])
+    if spacing.size == 1 and (fits.sum() >= 3 or spacing[0] % 7 == 0):
+        return None  # even steps: 4 weeks, or 30 days; calendar months are uneven
+    return k
 
 
 def _more(count: int) -> str:

@@ -220,6 +220,30 @@ class InstrumentSpec:
         )
 
 
+def import_spec(
+    stored: InstrumentSpec | None,
+    symbol: str,
+    venue: str,
+    asset_class: str | None,
+    currency: str,
+    price_precision: int | None,
+    size_precision: int | None,
+    size_increment: str | None,
+) -> InstrumentSpec:
+    """The instrument an import of ``symbol`` asks for, checked against the ``stored`` one
+    (:func:`check_same_instrument`): ``asset_class`` defaults to ``fx`` for ``A/B`` symbols,
+    else ``equity``; sizes default to the stored ones, else 0 and 10**-size_precision; a
+    price precision of None is 2 here (the import infers it from the prices)."""
+    asset_class = asset_class or ("fx" if "/" in symbol else "equity")
+    if stored is not None:
+        check_same_instrument(stored, venue, asset_class, currency, size_precision, size_increment)
+        size_precision, size_increment = stored.size_precision, stored.size_increment
+    precision = 2 if price_precision is None else price_precision
+    return InstrumentSpec(
+        symbol, venue, asset_class, currency, precision, size_precision or 0, size_increment
+    )
+
+
 def check_same_instrument(
     stored: InstrumentSpec,
     venue: str,

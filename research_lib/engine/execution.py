@@ -32,7 +32,7 @@ from nautilus_trader.model.enums import BookType, OrderSide
 from nautilus_trader.model.objects import Money, Price
 
 from research_lib.data.instruments import InstrumentSpec
-from research_lib.model.bars import bar_interval, timestamps_ns
+from research_lib.model.bars import bar_closes, timestamps_ns
 from research_lib.model.execution import Costs, Execution
 
 
@@ -130,7 +130,7 @@ def open_ticks(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str, first: i
         return []
     window = bars.iloc[first - 1 : last]
     starts = timestamps_ns(window["timestamp"])
-    closes = starts + int(bar_interval(bar_spec).value)
+    closes = bar_closes(window["timestamp"], bar_spec, spec.venue).asi8
     stamps = np.maximum(starts[1:], closes[:-1] + 1).tolist()
     opens = window["open"].to_numpy(dtype=float)[1:].tolist()
     instrument_id = InstrumentId.from_str(spec.instrument_id)

@@ -1,7 +1,8 @@
 """Bars frames to Nautilus ``Bar`` objects for the engine.
 
 Nautilus stamps external bars at their CLOSE time, so the conversion sets
-``ts_event = ts_init = timestamp + interval`` (frames carry the bar OPEN time).
+``ts_event = ts_init`` to the bar's close (:func:`research_lib.model.bars.bar_closes`: open +
+interval, or the session close for daily and longer bars; frames carry the bar OPEN time).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pandas as pd
 from nautilus_trader.model.data import Bar, BarType
 
 from research_lib.data.instruments import InstrumentSpec
-from research_lib.model.bars import bar_interval, timestamps_ns
+from research_lib.model.bars import bar_closes
 
 
 def to_nautilus_bars(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str) -> list[Bar]:
@@ -21,8 +22,8 @@ def to_nautilus_bars(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str) ->
     hands out read-only views, so the arrays are copied (BarDataWrangler fails on them).
     """
     bar_type = BarType.from_str(spec.bar_type(bar_spec))
-    step = bar_interval(bar_spec).value
-    ts = np.array(timestamps_ns(bars["timestamp"]) + step, dtype=np.uint64, copy=True)
+    closes = bar_closes(bars["timestamp"], bar_spec, spec.venue).asi8
+    ts = np.array(closes, dtype=np.uint64, copy=True)
 
     def column(name: str) -> np.ndarray:
         return np.array(bars[name].to_numpy(dtype=np.float64), dtype=np.float64, copy=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from research_lib.model.bars import bar_interval, timestamps_ns
+from research_lib.model.bars import bar_closes, timestamps_ns
 from research_lib.model.run import TRADE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,8 +106,8 @@ def equity_curve(fills: pd.DataFrame, market: MarketData, start_cash: float) -> 
     equity = cash + position x close. Fills land on the bar whose close time they carry.
     """
     closes = market.bars["close"].to_numpy(dtype=float)
-    bar_close = market.bars["timestamp"] + bar_interval(market.bar_spec)
-    close_ns = timestamps_ns(bar_close)
+    bar_close = bar_closes(market.bars["timestamp"], market.bar_spec, market.spec.venue)
+    close_ns = bar_close.asi8
     equity = np.full(len(closes), float(start_cash))
     if not fills.empty:
         side = np.where(fills["side"].to_numpy() == "BUY", 1.0, -1.0)

@@ -9,7 +9,9 @@ The seed format names Nautilus import paths, as ``ImportableStrategyConfig`` doe
 
 ``strategy: sma_crossover`` (a registered name) may replace the two paths; ``backtest:`` is
 optional and command-line flags override it. ``instrument_id`` and ``bar_type`` always follow
-the backtest data, so they may be left out.
+the backtest data, so they may be left out; a ``bar_type`` does say which catalog bars to use
+(its spec, ``1-MINUTE-LAST``) unless ``backtest.bar_spec`` (or ``--bar-spec``) names others.
+Dates follow :mod:`research_lib.model.dates` (ISO; ``01/05/2024`` is refused as ambiguous).
 
 Files are parsed with a ``yaml.SafeLoader`` subclass (never ``yaml.load``) that records the
 line of every mapping key, checked by pydantic models that forbid unknown keys, then the
@@ -35,16 +37,13 @@ from pydantic import (
 )
 
 from research_lib.data.instruments import validate_symbol
+from research_lib.engine.run_template import parse_params as parse_params  # re-exported
+from research_lib.engine.run_template import template as template  # re-exported
 from research_lib.errors import ConfigError, ResearchError, did_you_mean
-from research_lib.model.defaults import (
-    DEFAULT_BALANCE,
-    DEFAULT_SYMBOL,
-    DEFAULT_TRADE_SIZE,
-    MOCK_END,
-    MOCK_START,
-)
+from research_lib.model.bars import BAR_SPEC_PATTERN, parse_bar_spec
+from research_lib.model.dates import FORMAT_HINT, parse_when, when_text
+from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Costs, merge_costs
-from research_lib.model.params import read_value, write_value
 from research_lib.strategies import registry
 
 DEFAULT_DATA = "catalog"
@@ -122,6 +121,7 @@ class BacktestSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     symbol: str | None = None
+    bar_spec: str | None = None
     start: str | None = None
     end: str | None = None
     starting_balance: float | None = None
@@ -133,17 +133,22 @@ class BacktestSection(BaseModel):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _date_text(cls, value: Any) -> Any:
-        if isinstance(value, (dt.date, dt.datetime)):
-            return value.isoformat()
-        if isinstance(value, str):
-            import pandas as pd
-
+        """Dates as :func:`~research_lib.model.dates.when_text` writes them (the one rule)."""
+        if isinstance(value, (str, dt.date)):
             try:
-                pd.Timestamp(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"not a date or timestamp such as 2024-01-02, was {value!r}"
-                ) from exc
+                return when_text(value)
+            except ResearchError as exc:  # a YAML file has no --dayfirst: ISO is the fix
+                raise ValueError(str(exc).replace(FORMAT_HINT, "")) from exc
+        return value
+
+    @field_validator("bar_spec")
+    @classmethod
+    def _bar_spec(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_bar_spec(value)
+            except ResearchError as exc:
+                raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("symbol")
@@ -165,11 +170,8 @@ class BacktestSection(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> BacktestSection:
-        if self.start and self.end:
-            import pandas as pd
-
-            if pd.Timestamp(self.end) < pd.Timestamp(self.start):
-                raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if self.start and self.end and parse_when(self.end, end=True) < parse_when(self.start):
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
         return self
 
 
@@ -223,11 +225,12 @@ class RunConfig:
         this config (:func:`~research_lib.workflows.record.run_from_config` runs it).
 
         ``overrides`` (None values are ignored) replace the ``backtest:`` settings (``symbol``,
-        ``start``, ``end``, ``starting_balance``, ``data``, ``fill_timing``, ``fill_volume``,
-        ``periods_per_year``); ``params={...}`` replaces config values; ``costs={...}`` replaces
-        the ``costs:`` it names (a commission kind replaces the file's commission); anything
-        else (``results``, ``catalog``, ``save``, ``source``, ``seed``, ``tags``,
-        ``verbose``...) is passed to ``run_backtest`` as is.
+        ``bar_spec``, ``start``, ``end``, ``starting_balance``, ``data``, ``fill_timing``,
+        ``fill_volume``, ``periods_per_year``); ``params={...}`` replaces config values;
+        ``costs={...}`` replaces the ``costs:`` it names (a commission kind replaces the file's
+        commission); anything else (``results``, ``catalog``, ``save``, ``source``, ``seed``,
+        ``tags``, ``verbose``...) is passed to ``run_backtest`` as is. Catalog bars without a
+        ``bar_spec`` are those of the config's ``bar_type``, when it has one.
         """
         params = {**self.params, **(overrides.pop("params", None) or {})}
         costs = merge_costs(
@@ -237,6 +240,8 @@ class RunConfig:
             key: value for key, value in self.backtest.model_dump().items() if value is not None
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
+        if settings.get("bar_spec") is None and settings.get("data") == "catalog":
+            settings["bar_spec"] = bar_spec_of(params.get("bar_type"))
         return {
             "strategy": self.strategy_path,
             "params": params,
@@ -244,6 +249,14 @@ class RunConfig:
             "costs": costs,
             **settings,
         }
+
+
+def bar_spec_of(bar_type: Any) -> str | None:
+    """The spec of a bar type (``AAPL.NASDAQ-5-MINUTE-LAST-EXTERNAL`` -> ``5-MINUTE-LAST``),
+    or None when ``bar_type`` is not one."""
+    parts = bar_type.rsplit("-", 4) if isinstance(bar_type, str) else []
+    spec = "-".join(parts[1:4]) if len(parts) == 5 else ""
+    return spec if BAR_SPEC_PATTERN.match(spec) else None
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -432,67 +445,3 @@ def _config_problems(
         Problem(f"config.{key}" if key else "config", reason, _line(lines, "config", str(key)))
         for key, reason in found
     ]
-
-
-# -- command-line helpers -----------------------------------------------------------------
-
-
-def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["fast_period=10", "num_std_dev=2.5"]`` -> ``{"fast_period": 10, "num_std_dev": 2.5}``.
-
-    Values are read as YAML scalars (``10`` int, ``2.5`` float, ``abc`` str).
-    """
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ConfigError(f"--param expects key=value, got {item!r}")
-        values[key] = read_value(text, f"--param {key}") if text.strip() else None
-        if values[key] is None:
-            raise ConfigError(f"--param {key} has no value, expected {key}=VALUE")
-    return values
-
-
-def template(name: str) -> str:
-    """A commented YAML run config for the registered strategy ``name`` that validates and
-    runs as written (on mock data); ``research-lib strategy create`` writes it."""
-    info = registry.get(name)
-    params = info.parameters()
-    rows = []
-    for p in params:
-        default = DEFAULT_TRADE_SIZE if p.name == "trade_size" and p.default is None else p.default
-        value = f"  {p.name}: {write_value(default)}"
-        note = f"{p.type}, {p.bounds}" + (f": {p.help.replace('`', '')}" if p.help else "")
-        rows.append(f"{value:<34}# {note}")
-    body = "\n".join(rows)
-    return f"""\
-# {info.name}: {info.description}
-# Check:  research-lib strategy validate THIS_FILE
-# Run:    research-lib backtest run-config THIS_FILE   (flags such as --data catalog override)
-
-strategy: {info.name}
-# The same, as Nautilus import paths (use this form for your own strategy modules):
-# strategy_path: "{info.strategy_path}"
-# config_path: "{info.config_path}"
-
-config:
-  # instrument_id and bar_type follow the backtest data (backtest.symbol).
-{body}
-
-backtest:
-  data: mock                      # mock: seeded synthetic bars; catalog: imported bars
-  symbol: {DEFAULT_SYMBOL}
-  start: "{MOCK_START}"
-  end: "{MOCK_END}"
-  starting_balance: {DEFAULT_BALANCE:g}
-  fill_timing: close              # close: at the signal bar's close; next_open: next bar's open
-  # periods_per_year: 252         # annualisation; default from the data's calendar
-
-costs:                            # per fill; at most one commission and one slippage kind
-  commission_rate: 0              # fraction of notional (0.0005 = 5 bps)
-  # commission_per_unit: 0.005    # per share / contract / coin
-  # commission_per_order: 1.0     # fixed per order
-  slippage_ticks: 0               # whole ticks against you
-  # slippage_bps: 2               # basis points, rounded outwards to the tick grid
-"""

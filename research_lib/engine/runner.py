@@ -1,9 +1,10 @@
 """Run one backtest on NautilusTrader's ``BacktestEngine`` and return a typed result.
 
 Data comes from the ``mock`` source (seeded synthetic bars built in memory), the ``catalog``
-(a symbol and optional date range) or a bars DataFrame. :func:`prepare` resolves the
-strategy, loads the bars and checks the config; :func:`execute` builds the engine, runs it,
-reads the result (:mod:`research_lib.engine.report`) and disposes it. Nothing is saved here:
+(a symbol, bar spec and optional date range) or a bars DataFrame, loaded by
+:mod:`research_lib.engine.market`. :func:`prepare` resolves the strategy, loads the bars
+and checks the config; :func:`execute` builds the engine, runs it, reads the result
+(:mod:`research_lib.engine.report`) and disposes it. Nothing is saved here:
 :func:`research_lib.workflows.record.run_backtest` is the one place that saves runs.
 
 Nautilus itself is imported only when an engine is built.
@@ -21,23 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from research_lib.data.catalog import Catalog
-from research_lib.data.csv_import import infer_bar_spec
 from research_lib.data.instruments import InstrumentSpec
-from research_lib.data.synthetic import generate_bars
+from research_lib.engine.market import MarketData, load_market_data
 from research_lib.engine.nautilus_fixes import buffer_analyzer
 from research_lib.engine.report import equity_curve, fills_table, positions_table, trades_table
 from research_lib.errors import BacktestError, ConfigError, DataRangeError
-from research_lib.model.bars import bar_interval, bars_fingerprint
-from research_lib.model.defaults import (
-    DEFAULT_BALANCE,
-    DEFAULT_SEED,
-    DEFAULT_SYMBOL,
-    DEFAULT_TRADE_SIZE,
-    MOCK_BAR_SPEC,
-    MOCK_END,
-    MOCK_START,
-)
+from research_lib.model.bars import bar_interval
+from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Execution, execution_of
 from research_lib.model.performance import performance
 from research_lib.model.run import BacktestResult, RunRecord, clean_number
@@ -49,7 +40,6 @@ from research_lib.strategies.registry import (
     resolve_paths,
 )
 
-DATA_SOURCES = ("mock", "catalog")
 VERSIONED_PACKAGES = ("research-lib", "nautilus_trader", "pandas", "duckdb")
 
 
@@ -68,64 +58,6 @@ class EngineOptions:
     oms_type: str = "HEDGING"
     buffer_analyzer: bool = True
     chunk_bars: int = 100_000
-
-
-@dataclass(frozen=True)
-class MarketData:
-    """The bars a run uses, with what is needed to rebuild and recognise them."""
-
-    source: str
-    spec: InstrumentSpec
-    bar_spec: str
-    bars: pd.DataFrame
-    fingerprint: str
-
-    @property
-    def bar_type(self) -> str:
-        return self.spec.bar_type(self.bar_spec)
-
-
-def load_market_data(
-    source: str | pd.DataFrame = "mock",
-    symbol: str | None = None,
-    start: Any = None,
-    end: Any = None,
-    catalog: Any = None,
-    seed: int = DEFAULT_SEED,
-    bar_spec: str | None = None,
-    instrument: InstrumentSpec | None = None,
-) -> MarketData:
-    """Bars for a run from ``mock`` (seeded, in memory), ``catalog`` (``Catalog`` or path),
-    or a bars DataFrame of your own (columns timestamp, open, high, low, close, volume).
-
-    A DataFrame's instrument is ``instrument`` (default: an equity of ``symbol`` with
-    2 price decimals) and its bar spec ``bar_spec`` (default: read from the bars' spacing).
-    """
-    if isinstance(source, pd.DataFrame):
-        spec = instrument or InstrumentSpec(symbol or DEFAULT_SYMBOL)
-        bars = source.reset_index(drop=True)
-        if bar_spec is None:
-            bar_spec = infer_bar_spec(bars["timestamp"]) if len(bars) > 1 else MOCK_BAR_SPEC
-        return MarketData("dataframe", spec, bar_spec, bars, bars_fingerprint(bars))
-    if source == "mock":
-        spec = InstrumentSpec(symbol or DEFAULT_SYMBOL)
-        bars = generate_bars(start or MOCK_START, end or MOCK_END, seed=seed)
-        if bars.empty:
-            raise DataRangeError(f"no mock bars between {start} and {end}: pick weekdays")
-        return MarketData("mock", spec, MOCK_BAR_SPEC, bars, bars_fingerprint(bars))
-    if source != "catalog":
-        raise ConfigError(f"unknown data source '{source}': use one of {', '.join(DATA_SOURCES)}")
-    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
-    if symbol is None:
-        listed = cat.symbols()
-        if len(listed["symbol"].unique()) != 1:
-            raise ConfigError("which symbol? pass --symbol (research-lib data list shows them)")
-        symbol = str(listed["symbol"].iloc[0])
-    spec = cat.instrument(symbol)
-    specs = cat.bar_specs(symbol)
-    bar_spec = specs[0] if len(specs) == 1 else None
-    bars = cat.bars(symbol, start, end, bar_spec=bar_spec)
-    return MarketData("catalog", spec, bar_spec or specs[0], bars, bars_fingerprint(bars))
 
 
 def resolve_config(
@@ -184,17 +116,20 @@ def run_settings(
     execution: Any = None,
     periods_per_year: float | None = None,
     instrument: InstrumentSpec | None = None,
+    bar_spec: str | None = None,
 ) -> dict[str, Any]:
     """The backtest settings recorded with a run, as it was asked for (JSON values).
 
     Every run's record, completed or failed (a crashed sweep point, a failed notebook), keeps
     these same keys, so a rerun repeats it; None is the default balance and seed.
     ``execution`` (an :class:`Execution` or its dict) is stored with every default filled in;
-    ``periods_per_year`` None means "from the data's calendar".
+    ``periods_per_year`` None means "from the data's calendar"; ``bar_spec`` None means "the
+    symbol's only one" (a completed run's settings name the bar spec and symbol it used).
     """
     return {
         "data": data if isinstance(data, str) else "dataframe",
         "symbol": symbol,
+        "bar_spec": bar_spec,
         "start": None if start is None else str(start),
         "end": None if end is None else str(end),
         "starting_balance": float(
@@ -209,8 +144,8 @@ def run_settings(
 
 
 SETTING_NAMES = (
-    "data", "symbol", "start", "end", "starting_balance", "seed", "catalog", "execution",
-    "periods_per_year",
+    "data", "symbol", "bar_spec", "start", "end", "starting_balance", "seed", "catalog",
+    "execution", "periods_per_year",
 )  # fmt: skip
 
 
@@ -327,14 +262,19 @@ def execute(
         currency=currency,
         data_source=market.source,
         data_fingerprint=market.fingerprint,
-        settings={**record.settings, "symbol": market.spec.symbol, "oms_type": options.oms_type},
+        settings={
+            **record.settings,
+            "symbol": market.spec.symbol,
+            "bar_spec": market.bar_spec,
+            "oms_type": options.oms_type,
+        },
         initial_capital=starting_balance,
         final_capital=outcome["final_capital"],
         performance=outcome["performance"],
         stats=outcome["stats"],
         duration_seconds=time.perf_counter() - started,
         versions=versions(),
-        warnings=tuple(outcome["warnings"]),
+        warnings=(*market.warnings, *outcome["warnings"]),
     )
     return BacktestResult(
         record=done,

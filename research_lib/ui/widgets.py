@@ -2,7 +2,8 @@
 
 ``BacktestPanel(catalog, results).display()`` shows: a strategy dropdown; parameter controls
 built from the registry's parameter specs (types, defaults, bounds), rebuilt when the strategy
-changes; the data source (catalog or mock), symbol and dates from the catalog; a Run button; a
+changes; the data source (catalog or mock), symbol, bar spec and dates from the catalog (the
+bar spec choices follow the symbol and the dates the bar spec); a Run button; a
 status line; a one-line error in red; a metrics table and the price and equity figures.
 
 Runs go through :func:`research_lib.workflows.record.run_backtest` with ``source="notebook"``
@@ -25,6 +26,7 @@ from IPython.display import display
 
 from research_lib.data.catalog import Catalog
 from research_lib.errors import ResearchError, one_line
+from research_lib.model.dates import when_text
 from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE, MOCK_END, MOCK_START
 from research_lib.model.execution import SIZINGS
 from research_lib.store import ResultsStore
@@ -112,6 +114,7 @@ class BacktestPanel:
         self.params_box = w.VBox()
         self.source = w.ToggleButtons(options=["catalog", "mock"], description="data")
         self.symbol = w.Dropdown(options=[], description="symbol", style=DESCRIPTION_WIDTH)
+        self.bar_spec = w.Dropdown(options=[], description="bar spec", style=DESCRIPTION_WIDTH)
         self.start = w.DatePicker(description="start", style=DESCRIPTION_WIDTH)
         self.end = w.DatePicker(description="end", style=DESCRIPTION_WIDTH)
         self.note = w.HTML()
@@ -138,9 +141,11 @@ class BacktestPanel:
         symbols = list(dict.fromkeys(self._symbols["symbol"].astype(str)))
         self.symbol.options = symbols
         self.symbol.value = symbols[0] if symbols else None
+        self._set_bar_specs()
         self._build_params()
         self.strategy.observe(lambda _: self._build_params(), names="value")
-        self.symbol.observe(lambda _: self._set_dates(), names="value")
+        self.symbol.observe(lambda _: self._set_bar_specs(), names="value")
+        self.bar_spec.observe(lambda _: self._set_dates(), names="value")
         self.source.observe(lambda _: self._source_changed(), names="value")
         self.run_button.on_click(lambda _: self.run())
         if self.symbol.options:
@@ -154,7 +159,7 @@ class BacktestPanel:
                 w.HBox([self.strategy, self.description]),
                 self.params_box,
                 w.HBox([self.source]),
-                w.HBox([self.symbol, self.start, self.end]),
+                w.HBox([self.symbol, self.bar_spec, self.start, self.end]),
                 self.note,
                 w.HBox([self.fill_timing, self.commission_bps, self.slippage_ticks]),
                 w.HBox([self.run_button, self.status]),
@@ -184,7 +189,8 @@ class BacktestPanel:
 
     def _source_changed(self) -> None:
         mock = self.source.value == "mock"
-        self.symbol.disabled = mock
+        self.symbol.disabled = self.bar_spec.disabled = mock
+        self.bar_spec.layout.display = "none" if mock else None  # mock bars have one spec
         if mock:
             self.start.value = dt.date.fromisoformat(MOCK_START)
             self.end.value = dt.date.fromisoformat(MOCK_END)
@@ -201,9 +207,24 @@ class BacktestPanel:
             self.note.value = ""
             self._set_dates()
 
+    def _rows(self) -> pd.DataFrame:
+        """The catalog's rows (one per bar spec) of the selected symbol."""
+        return self._symbols[self._symbols["symbol"].astype(str) == self.symbol.value]
+
+    def _set_bar_specs(self) -> None:
+        """The bar spec choices to the selected symbol's, keeping the chosen one if it has it;
+        the dates follow."""
+        specs = list(dict.fromkeys(self._rows()["bar_spec"].astype(str)))
+        keep = self.bar_spec.value if self.bar_spec.value in specs else None
+        self.bar_spec.options = specs
+        self.bar_spec.value = keep or (specs[0] if specs else None)
+        self._set_dates()
+
     def _set_dates(self) -> None:
-        """Start and end pickers to the selected symbol's first and last bar dates."""
-        rows = self._symbols[self._symbols["symbol"].astype(str) == self.symbol.value]
+        """Start and end pickers to the first and last bar dates of the selected symbol's
+        chosen bar spec."""
+        rows = self._rows()
+        rows = rows[rows["bar_spec"].astype(str) == self.bar_spec.value]
         if self.source.value != "catalog" or rows.empty:
             return
         self.start.value = pd.Timestamp(rows["first"].min()).date()
@@ -236,8 +257,9 @@ class BacktestPanel:
                 self.values(),
                 data=self.source.value,
                 symbol=self.symbol.value if catalog else None,
-                start=_iso(self.start.value),
-                end=_iso(self.end.value),
+                bar_spec=self.bar_spec.value if catalog else None,
+                start=when_text(self.start.value),
+                end=when_text(self.end.value),
                 catalog=self.catalog,
                 results=self.results,
                 source="notebook",
@@ -291,10 +313,6 @@ def metrics_table(result: BacktestResult) -> str:
         for k, v in rows
     )
     return f"<table class='research-lib-metrics'>{body}</table>"
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def show(output: w.Output, objects: list[Any]) -> None:

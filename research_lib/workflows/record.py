@@ -69,8 +69,10 @@ def run_backtest(
     (default) or ``"next_open"``; ``costs`` such as ``{"commission_rate": 0.0005,
     "slippage_ticks": 1}``; ``fill_volume`` ``"unlimited"`` (default) or ``"bar"``; or all of
     them as one ``execution``. ``periods_per_year`` overrides the annualisation read from the
-    data's calendar. ``instrument`` and ``bar_spec`` describe a DataFrame's bars (defaults: an
-    equity with 2 price decimals; the bars' spacing).
+    data's calendar. ``bar_spec`` chooses the catalog bars of a symbol that has several
+    (``"5-MINUTE-LAST"``); ``instrument`` and ``bar_spec`` describe a DataFrame's bars
+    (defaults: an equity with 2 price decimals; the bars' spacing). ``start``/``end`` are
+    read by :func:`research_lib.model.dates.parse_when` (a bare end date is the whole day).
     """
     started = time.perf_counter()
     try:
@@ -89,7 +91,7 @@ def run_backtest(
         config=dict(params or {}),
         settings=run_settings(
             data, symbol, start, end, starting_balance, seed, catalog, chosen, periods_per_year,
-            instrument,
+            instrument, bar_spec,
         ),
     )  # fmt: skip
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research_lib.engine.runner import load_market_data
+from research_lib.engine.market import load_market_data
 from research_lib.errors import ResultsError
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED
 from research_lib.model.run import TRADE_COLUMNS, BacktestResult, StoredRun, clean_number
@@ -79,6 +79,8 @@ def rerun_arguments(run: StoredRun) -> dict[str, Any]:
         "config_path": run.config_path,
         "data": data,
         "symbol": settings.get("symbol") or run.symbol,
+        # Runs stored before settings had a bar_spec: the spec of the bars they used.
+        "bar_spec": settings.get("bar_spec") or (run.bar_spec if data == "catalog" else None),
         "start": settings.get("start"),
         "end": settings.get("end"),
         "starting_balance": float(balance) if balance is not None else DEFAULT_BALANCE,
@@ -100,7 +102,7 @@ def rerun(store: ResultsStore, run_id: str, source: str = "python") -> RerunRepo
     old = original.data_fingerprint
     market = load_market_data(
         kwargs["data"], kwargs["symbol"], kwargs["start"], kwargs["end"],
-        kwargs["catalog"], kwargs["seed"],
+        kwargs["catalog"], kwargs["seed"], bar_spec=kwargs["bar_spec"],
     )  # fmt: skip
     if old and market.fingerprint != old:
         return RerunReport(original.id, None, True, old, market.fingerprint, None)

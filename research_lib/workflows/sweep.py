@@ -28,6 +28,7 @@ import pandas as pd
 from research_lib.engine.run_config import RunConfig, load_run_config
 from research_lib.engine.runner import settings_from
 from research_lib.errors import ConfigError, did_you_mean
+from research_lib.model.dates import when_text
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
 from research_lib.model.run import RunRecord
@@ -312,11 +313,14 @@ def sweep(
     tags: Iterable[str] = (),
     output_dir: str | Path | None = None,
     execution: dict[str, Any] | None = None,
+    bar_spec: str | None = None,
 ) -> SweepResult:
     """Run ``config`` (YAML path, ``RunConfig`` or strategy name) at every valid grid point.
 
-    Arguments left None come from the config's ``backtest:`` section. ``workers`` is the
-    number of processes running points: this one plus ``workers - 1`` spawned ones;
+    Arguments left None come from the config's ``backtest:`` section (``bar_spec``: else the
+    spec of the config's ``bar_type``); ``start``/``end`` are checked up front
+    (:func:`research_lib.model.dates.when_text`). ``workers`` is the number of processes
+    running points: this one plus ``workers - 1`` spawned ones;
     ``via="papermill"`` executes the parameterised notebook per point (output notebooks in
     ``output_dir``, default ``notebooks/output/sweep-<id>/``). Returns the
     :class:`SweepResult`. ``execution`` holds ``run_backtest`` keywords for how every point's
@@ -338,8 +342,9 @@ def sweep(
     data = data if data is not None else backtest.data
     options: dict[str, Any] = {
         "symbol": symbol or backtest.symbol,
-        "start": None if start is None else str(start),
-        "end": None if end is None else str(end),
+        "bar_spec": bar_spec,
+        "start": when_text(start),
+        "end": when_text(end),
         "data": data,
         "results": str(store_path),
         "source": "sweep",
