@@ -90,3 +90,17 @@ def test_a_month_end_file_backtests_with_trades_on_month_end_sessions(tmp_path: 
     assert (new_york.dt.strftime("%H:%M") == "16:00").all()
     assert set(new_york.dt.date) <= set(labels.date)  # on the month's last session
     assert result.record.periods_per_year == 12
+
+
+@pytest.mark.parametrize(
+    ("label", "venue", "close"),
+    [
+        ("2024-03-01 00:00", "NASDAQ", "2024-03-01 21:00"),  # a date read as UTC midnight
+        ("2024-03-01 05:00", "NASDAQ", "2024-03-01 21:00"),  # midnight in New York
+        ("2024-03-01 14:30", "NASDAQ", "2024-03-01 21:00"),  # stamped at the session open
+        ("2024-02-29 15:00", "TSE", "2024-03-01 06:00"),  # midnight in Tokyo
+        ("2024-03-01 00:00", "TSE", "2024-03-01 06:00"),
+    ],
+)
+def test_a_daily_bar_closes_on_the_day_its_label_names(label, venue, close) -> None:
+    assert bar_closes(series(label), "1-DAY-LAST", venue).tolist() == [utc(close)]

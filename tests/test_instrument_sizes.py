@@ -27,8 +27,8 @@ CSV = """timestamp,open,high,low,close,volume
 2024-01-02 14:33,100.35,100.35,100.00,100.05,2000
 """
 OLD_INSTRUMENT_SCHEMA = pa.schema(
-    [(f.name, f.type) for f in partitions.INSTRUMENT_SCHEMA if f.name != "size_increment"]
-)
+    [(f.name, f.type) for f in list(partitions.INSTRUMENT_SCHEMA)[:6]]
+)  # before size_increment, multiplier and session existed
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -88,6 +88,8 @@ def test_import_stores_the_size_settings(crypto_like):
             "price_precision": 2,
             "size_precision": 3,
             "size_increment": "0.001",
+            "multiplier": None,
+            "session": None,
         }
     ]
 
@@ -105,6 +107,8 @@ def test_instrument_command_prints_the_instrument(crypto_like, invoke):
         "  tick             0.01",
         "  size precision   3",
         "  size increment   0.001",
+        "  multiplier       1",
+        "  session          America/New_York 16:00 (venue default)",
         "  backtests use    Nautilus Cfd (fractional shares or lots)",
     ]
 
@@ -217,12 +221,12 @@ def test_failed_write_leaves_the_catalog_as_it_was(crypto_like, monkeypatch):
     assert crypto_like.instrument("AAPL").size_increment == "0.001"
 
 
-def test_only_precisions_and_increment_are_editable(crypto_like):
+def test_the_symbol_is_not_editable(crypto_like):
     with pytest.raises(CatalogError) as error:
-        crypto_like.update_instrument("AAPL", venue="NYSE")
+        crypto_like.instrument("AAPL").edited(symbol="MSFT")
     assert str(error.value) == (
-        "cannot change 'venue' of an instrument; editable: price_precision, size_precision, "
-        "size_increment"
+        "cannot change 'symbol' of an instrument; editable: venue, asset_class, currency, "
+        "price_precision, size_precision, size_increment, multiplier, session"
     )
     with pytest.raises(CatalogError, match=r"'size_precison' .* did you mean 'size_precision'"):
         crypto_like.update_instrument("AAPL", size_precison=2)
@@ -244,6 +248,7 @@ def test_a_catalog_without_the_size_increment_column_loads(tmp_path, bars_csv):
     pq.write_table(old, cat.root / "instruments.parquet")
     spec = cat.instrument("AAPL")
     assert (spec.size_precision, spec.size_increment, spec.increment) == (1, None, Decimal("0.1"))
+    assert (spec.multiplier, spec.session, spec.session_close[1]) == (None, None, "16:00")
     frame = cat.sql("select symbol, size_increment is null as unset from instruments")
     assert frame.to_dict("records") == [{"symbol": "AAPL", "unset": True}]
     assert cat.symbols()["venue"].tolist() == ["NASDAQ"]

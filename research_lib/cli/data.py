@@ -28,8 +28,11 @@ INSTRUMENT_ROWS = (
     "tick",
     "size precision",
     "size increment",
+    "multiplier",
+    "session",
     "backtests use",
 )
+KIND_NOTES = {"Cfd": " (fractional shares or lots)", "PerpetualContract": " (equity multiplier)"}
 
 
 def describe(spec) -> list[str]:
@@ -37,6 +40,10 @@ def describe(spec) -> list[str]:
     increment = f"{spec.increment:f}"
     if spec.size_increment is None:
         increment += " (from size precision)"
+    close = spec.session_close
+    notes = ([] if close else ["24x7"]) + ([] if spec.session else ["venue default"])
+    session = " ".join(close) if close else "none"
+    session += f" ({', '.join(notes)})" if notes else ""
     kind = spec.nautilus_type
     return [
         spec.symbol,
@@ -47,7 +54,9 @@ def describe(spec) -> list[str]:
         f"{spec.tick:f}",
         str(spec.size_precision),
         increment,
-        f"Nautilus {kind}" + (" (fractional shares or lots)" if kind == "Cfd" else ""),
+        f"{spec.point_value:f}",
+        session,
+        f"Nautilus {kind}{KIND_NOTES.get(kind, '')}",
     ]
 
 
@@ -265,12 +274,22 @@ def _print_outcomes(outcomes) -> None:
 @click.option("--price-precision", type=int, help="Decimals of prices; stored bars must fit.")
 @click.option("--size-precision", type=int, help=SIZE_PRECISION_HELP)
 @click.option("--size-increment", metavar="DECIMAL", help=SIZE_INCREMENT_HELP)
-def instrument(
-    symbol: str,
-    price_precision: int | None,
-    size_precision: int | None,
-    size_increment: str | None,
-) -> None:
+@click.option("--venue", help="Venue code (A-Z, 0-9, _); it names the Nautilus instrument id.")
+@click.option("--currency", help="Quote currency: USD, EUR, USDT, ...")
+@click.option("--asset-class", metavar="equity|fx|crypto", help="What the instrument is.")
+@click.option(
+    "--multiplier",
+    metavar="DECIMAL",
+    help="Value of a one-point move per unit: P&L is price move x quantity x multiplier "
+    "(default 1).",
+)
+@click.option(
+    "--session",
+    metavar="'TZ HH:MM'|none|default",
+    help="Exchange timezone and session close that daily and longer bars close at, e.g. "
+    "'Europe/London 16:30'; none: 24x7; default: the venue's.",
+)
+def instrument(symbol: str, **given: str | int | None) -> None:
     """Show SYMBOL's instrument; with options, change it in the catalog (all or nothing).
 
     Backtests size orders in multiples of the size increment.
@@ -280,13 +299,12 @@ def instrument(
     research-lib data instrument AAPL --size-precision 2        fractional shares
     research-lib data instrument BTC/USD --size-precision 6 --size-increment 0.0001
     research-lib data instrument EUR/USD --size-increment 1000  FX micro lots
+    research-lib data instrument AAPL --multiplier 100          contracts of 100 shares
+    research-lib data instrument VOD --venue LSE --currency GBP    closes 16:30 London
+    research-lib data instrument SPY --session "America/Chicago 15:00"
+    research-lib data instrument SPY --session none             24x7: open + 1 day
     """
     catalog = open_catalog()
-    given = {
-        "price_precision": price_precision,
-        "size_precision": size_precision,
-        "size_increment": size_increment,
-    }
     changes = {name: value for name, value in given.items() if value is not None}
     if changes:
         old = catalog.instrument(symbol)

@@ -297,11 +297,13 @@ class Catalog:
         )
 
     def update_instrument(self, symbol: str, **changes: object) -> InstrumentSpec:
-        """Change ``price_precision``, ``size_precision`` and/or ``size_increment`` of a stored
-        instrument (see :meth:`InstrumentSpec.edited`); return the new spec.
+        """Change fields of a stored instrument (``venue``, ``asset_class``, ``currency``,
+        ``price_precision``, ``size_precision``, ``size_increment``, ``multiplier``,
+        ``session``: see :meth:`InstrumentSpec.edited`); return the new spec.
 
         The instruments file is replaced as an import replaces it: all or nothing. A price
-        precision too small for a stored bar price is refused.
+        precision too small for a stored bar price is refused. The bars stay where they are
+        (they are stored by symbol); later imports must name the new venue and currency.
         """
         specs = self._instruments()
         if validate_symbol(symbol) not in specs:

@@ -62,7 +62,8 @@ def infer_bar_spec(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> str
     Raises :class:`CatalogError` for fewer than two distinct times or a spacing below one
     second.
     """
-    ns = np.unique(_as_ns(timestamps))
+    ns = np.sort(_as_ns(timestamps))  # fast on sorted input; np.unique hashes (0.3 s/1M)
+    ns = ns[np.concatenate(([True], np.diff(ns) != 0))] if ns.size else ns
     diffs = np.diff(ns)
     if diffs.size == 0:
         raise CatalogError(
@@ -72,8 +73,7 @@ def infer_bar_spec(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> str
     months = _month_step(ns, diffs)
     if months is not None and _accepted(f"{months}-MONTH-LAST"):
         return f"{months}-MONTH-LAST"
-    values, counts = np.unique(diffs, return_counts=True)
-    spacing = pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
+    spacing = pd.Timedelta(int(_most_common(diffs)), unit="ns")
     for unit, length in BAR_UNITS.items():
         if unit != "MONTH" and spacing % length == pd.Timedelta(0):  # months: calendar
             return f"{spacing // length}-{unit}-LAST"
@@ -81,6 +81,14 @@ def infer_bar_spec(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> str
         f"cannot infer the bar interval: the most common spacing is {spacing}, below one "
         "second; pass bar_spec, e.g. bar_spec='1-SECOND-LAST'"
     )
+
+
+def _most_common(values: np.ndarray) -> int:
+    """The most frequent value (the smallest of a tie), by sorting: runs of equal values."""
+    ordered = np.sort(values)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
+    lengths = np.diff(np.concatenate((starts, [ordered.size])))
+    return int(ordered[starts[np.argmax(lengths)]])
 
 
 def infer_price_precision(bars: pd.DataFrame) -> int:
@@ -101,7 +109,7 @@ def check_timezone(timezone: str) -> str:
     """Return ``timezone`` if it is an IANA name (``America/New_York``, ``UTC``), else raise."""
     try:
         zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         hint = did_you_mean(str(timezone), zoneinfo.available_timezones())
         raise CatalogError(
             f"unknown timezone {timezone!r};{hint} use an IANA name such as "
@@ -195,14 +203,18 @@ class _Validator:
         self.check(lo > o, lambda i: f"low {num(lo[i])} is above open {num(o[i])}")
         self.check(lo > cl, lambda i: f"low {num(lo[i])} is above close {num(cl[i])}")
         self.check(vol < 0, lambda i: f"volume {num(vol[i])} is negative")
-        order = np.argsort(ts, kind="stable")
+        in_order = bool((np.diff(ts) >= 0).all())  # the usual case: no sort, no copies
+        order = np.arange(ts.size) if in_order else np.argsort(ts, kind="stable")
         self._duplicates(ts, order)
         self._raise_if_invalid()
+        if in_order:
+            order = slice(None)
         return pd.DataFrame(
             {
                 "timestamp": pd.to_datetime(ts[order], unit="ns", utc=True).as_unit("ns"),
                 **{c: v[c][order] for c in (*PRICE_COLUMNS, "volume")},
-            }
+            },
+            copy=False,
         )
 
     def _kept(self, array: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -32,6 +32,8 @@ INSTRUMENT_SCHEMA = pa.schema(
         ("price_precision", pa.int32()),
         ("size_precision", pa.int32()),
         ("size_increment", pa.string()),  # null: 10**-size_precision; absent in old catalogs
+        ("multiplier", pa.string()),  # null: 1; absent in old catalogs
+        ("session", pa.string()),  # null: the venue's default; "none": 24x7; absent in old ones
     ]
 )
 PARTITION_FILE = "data.parquet"
@@ -74,7 +76,8 @@ def instruments_table(specs: dict[str, InstrumentSpec]) -> pa.Table:
 
 def read_instruments(path: Path) -> dict[str, InstrumentSpec]:
     """The specs in an instruments file; columns it lacks (a catalog written before they
-    existed, such as ``size_increment``) take the :class:`InstrumentSpec` defaults."""
+    existed, such as ``size_increment``, ``multiplier`` and ``session``) take the
+    :class:`InstrumentSpec` defaults."""
     names = set(INSTRUMENT_SCHEMA.names)
     rows = pq.read_table(path).to_pylist()
     return {

@@ -130,7 +130,7 @@ def open_ticks(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str, first: i
         return []
     window = bars.iloc[first - 1 : last]
     starts = timestamps_ns(window["timestamp"])
-    closes = bar_closes(window["timestamp"], bar_spec, spec.venue).asi8
+    closes = bar_closes(window["timestamp"], bar_spec, session=spec.session_close).asi8
     stamps = np.maximum(starts[1:], closes[:-1] + 1).tolist()
     opens = window["open"].to_numpy(dtype=float)[1:].tolist()
     instrument_id = InstrumentId.from_str(spec.instrument_id)

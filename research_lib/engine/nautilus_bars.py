@@ -22,7 +22,7 @@ def to_nautilus_bars(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str) ->
     hands out read-only views, so the arrays are copied (BarDataWrangler fails on them).
     """
     bar_type = BarType.from_str(spec.bar_type(bar_spec))
-    closes = bar_closes(bars["timestamp"], bar_spec, spec.venue).asi8
+    closes = bar_closes(bars["timestamp"], bar_spec, session=spec.session_close).asi8
     ts = np.array(closes, dtype=np.uint64, copy=True)
 
     def column(name: str) -> np.ndarray:

@@ -102,16 +102,19 @@ def trades_table(positions: pd.DataFrame) -> pd.DataFrame:
 def equity_curve(fills: pd.DataFrame, market: MarketData, start_cash: float) -> pd.Series:
     """Account equity marked to market at every bar's close (index: bar close time, UTC).
 
-    cash(t) = start - sum(signed qty x fill price) - commissions, position(t) = sum(signed qty),
-    equity = cash + position x close. Fills land on the bar whose close time they carry.
+    cash(t) = start - sum(signed qty x fill price x m) - commissions, position(t) = sum(signed
+    qty), equity = cash + position x close x m, with m the instrument's multiplier. Fills land
+    on the bar whose close time they carry; bars close by the instrument's session.
     """
     closes = market.bars["close"].to_numpy(dtype=float)
-    bar_close = bar_closes(market.bars["timestamp"], market.bar_spec, market.spec.venue)
+    bar_close = bar_closes(
+        market.bars["timestamp"], market.bar_spec, session=market.spec.session_close
+    )
     close_ns = bar_close.asi8
     equity = np.full(len(closes), float(start_cash))
     if not fills.empty:
         side = np.where(fills["side"].to_numpy() == "BUY", 1.0, -1.0)
-        qty = side * fills["quantity"].to_numpy(dtype=float)
+        qty = side * fills["quantity"].to_numpy(dtype=float) * float(market.spec.point_value)
         price = fills["price"].to_numpy(dtype=float)
         fees = fills["commission"].to_numpy(dtype=float)
         ts = timestamps_ns(fills["ts"])

@@ -267,6 +267,7 @@ def execute(
             "symbol": market.spec.symbol,
             "bar_spec": market.bar_spec,
             "oms_type": options.oms_type,
+            "instrument": market.spec.to_dict(),  # as traded: sizes, multiplier, session
         },
         initial_capital=starting_balance,
         final_capital=outcome["final_capital"],
@@ -417,6 +418,7 @@ def _extract(
         trades,
         start_cash,
         periods_per_year=periods_per_year,
+        multiplier=float(market.spec.point_value),
     )
     return {
         "final_capital": float(account.balance_total(ccy).as_double()),

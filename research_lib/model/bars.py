@@ -65,15 +65,21 @@ SESSION_CLOSES: dict[str, tuple[str, str]] = {
 }
 
 
-def bar_closes(timestamps: pd.Series, bar_spec: str, venue: str | None = None) -> pd.DatetimeIndex:
+def bar_closes(
+    timestamps: pd.Series,
+    bar_spec: str,
+    venue: str | None = None,
+    session: tuple[str, str] | str | None = None,
+) -> pd.DatetimeIndex:
     """When each bar closes (UTC), from its open time.
 
     Bars shorter than a day close at open + interval. ``MONTH`` bars close that many
-    calendar months after their open. Bars of a day or longer on a venue with an exchange
-    session (:data:`SESSION_CLOSES`) close instead at the session close, in the venue's
-    timezone, of their last weekday (a ``1-DAY`` bar dated 2024-03-01 on NASDAQ closes
-    2024-03-01 16:00 New York; a week's bar on its Friday), never before they open; on
-    other venues (24x7, FX) at open + interval.
+    calendar months after their open. Bars of a day or longer with an exchange session
+    close instead at the session close, in its timezone, of their last weekday (a ``1-DAY``
+    bar dated 2024-03-01 on NASDAQ closes 2024-03-01 16:00 New York; a week's bar on its
+    Friday), never before they open; without a session (24x7, FX) at open + interval.
+    The session is ``session``, a ``(timezone, "HH:MM")`` tuple, or ``"none"`` for no
+    session; by default the venue's (:data:`SESSION_CLOSES`), if it has one.
     """
     starts = pd.DatetimeIndex(timestamps).tz_convert("UTC").as_unit("ns")
     step, unit, _ = parse_bar_spec(bar_spec).split("-")
@@ -81,11 +87,19 @@ def bar_closes(timestamps: pd.Series, bar_spec: str, venue: str | None = None) -
         ends = starts + pd.DateOffset(months=int(step))
     else:
         ends = starts + int(step) * BAR_UNITS[unit]
-    session = SESSION_CLOSES.get(venue or "")
+    if session is None:
+        session = SESSION_CLOSES.get(venue or "")
+    elif session == "none":
+        session = None
+    elif isinstance(session, str) or len(session) != 2:
+        raise CatalogError(f"session must be (timezone, 'HH:MM') or 'none', was {session!r}")
     if unit in ("SECOND", "MINUTE", "HOUR") or session is None:
         return ends.as_unit("ns")
     zone, close = session
-    last_day = (ends - pd.Timedelta(days=1)).normalize().tz_localize(None)
+    # The bar's last day: the venue-local date nearest to one day before its end, so a label
+    # at midnight UTC, at midnight local time or at the session's open all name the same day.
+    last_local = (ends - pd.Timedelta(days=1)).tz_convert(zone) + pd.Timedelta(hours=12)
+    last_day = last_local.tz_localize(None).normalize()
     weekend = np.clip(last_day.day_of_week.to_numpy() - 4, 0, None)  # Sat 1, Sun 2
     last_day = last_day - pd.to_timedelta(weekend, unit="D")  # sessions end on Friday
     local = (last_day + pd.Timedelta(close + ":00")).tz_localize(zone, ambiguous="NaT")
@@ -112,8 +126,11 @@ def bar_opens(labels: pd.Series, bar_spec: str, label: str = "auto") -> pd.Serie
     step, unit, _ = parse_bar_spec(bar_spec).split("-")
     times = pd.DatetimeIndex(labels)
     if label == "auto":
-        ends = {"MONTH": _month_ends(times), "WEEK": np.asarray(times.day_of_week >= 4)}
-        marks = ends.get(unit)
+        marks = None
+        if unit == "MONTH":
+            marks = _month_ends(times)
+        elif unit == "WEEK":
+            marks = np.asarray(times.day_of_week >= 4)
         label = "close" if marks is not None and len(marks) and marks.mean() > 0.5 else "open"
     if label == "open":
         return labels

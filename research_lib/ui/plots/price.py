@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from research_lib.errors import ConfigError, ResearchError
-from research_lib.model.bars import bar_closes
+from research_lib.model.bars import bar_closes, to_utc
 from research_lib.model.series import downsample_equity
 from research_lib.strategies import registry
 from research_lib.strategies.indicators import IndicatorSpec
@@ -86,9 +86,13 @@ def bar_spec_of(bar_type: str) -> str:
 
 
 def close_times(result: BacktestResult) -> pd.DatetimeIndex:
-    """Bar close times (UTC) of the result's bars, as the engine stamps them
-    (:func:`research_lib.model.bars.bar_closes`)."""
+    """Bar close times (UTC) of the result's bars, as the engine stamped them: the index of
+    the run's equity curve when it has a point per bar (so an instrument's own session is
+    followed), else from the venue (:func:`research_lib.model.bars.bar_closes`)."""
     bars = _bars(result)
+    equity = getattr(result, "equity", None)
+    if isinstance(getattr(equity, "index", None), pd.DatetimeIndex) and len(equity) == len(bars):
+        return pd.DatetimeIndex(to_utc(equity.index), name="timestamp")
     venue = str(getattr(result, "instrument_id", "") or "").rpartition(".")[2] or None
     times = bar_closes(
         pd.to_datetime(bars["timestamp"], utc=True), bar_spec_of(result.bar_type), venue
