@@ -29,8 +29,8 @@ panel = BacktestPanel(catalog=catalog_root(), results=results_path())
 panel.display()
 
 # %% [markdown]
-# Run once with the panel's defaults, so the figures are there when the notebook is executed
-# headless (nbmake, papermill); in Jupyter, change the controls and press **Run** again.
+# Run once with the panel's defaults, so the figures are there as soon as the notebook has
+# run; then change the controls and press **Run** again: the panel's figures redraw in place.
 
 # %%
 panel.run_button.click()

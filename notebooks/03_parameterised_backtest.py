@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 strategy = "sma_crossover"  # registered name (research-lib strategy list) or module:Class
 config = None  # or a YAML run config; its backtest: section fills the settings left None
-params = {"fast_period": 10, "slow_period": 30}  # strategy parameters (override the config's)
+params = {}  # strategy parameters, e.g. {"fast_period": 10}; the rest are the defaults
 symbol = "AAPL"
 bar_spec = None  # catalog bars when the symbol has several, e.g. "5-MINUTE-LAST"
 start = "2024-01-02"  # ISO dates or times (UTC); a bare end date is the whole day

@@ -68,8 +68,10 @@ def test_list_results_filters(stored) -> None:
     assert ids["failed"][:8] in result.output and ids["a"][:8] not in result.output
     result = invoke(path, "list-results", "--symbol", "MSFT", "--ascending", "--limit", "5")
     assert ids["b"][:8] in result.output and ids["a"][:8] not in result.output
-    result = invoke(path, "list-results", "--tag", "nope", "--strategy", "x", "--sweep", "s")
+    result = invoke(path, "list-results", "--tag", "nope", "--strategy", "x")
     assert result.exit_code == 0 and "no stored runs match" in result.output
+    result = invoke(path, "list-results", "--sweep", "s")  # an unknown sweep (prefix)
+    assert result.exit_code == 1 and "Error: no sweep 's' in" in result.output
 
 
 def test_list_results_errors(stored) -> None:

@@ -15,7 +15,7 @@ import plotly.io as pio
 import pytest
 from factories import result_over_closes
 
-from research_lib.errors import ConfigError, ResearchError
+from research_lib.errors import ConfigError, ResearchError, ResultsError
 from research_lib.model.metrics import METRICS
 from research_lib.model.run import BacktestResult
 from research_lib.store import ResultsStore
@@ -467,5 +467,5 @@ def test_sweep_heatmap_from_store(runs, tmp_path):
     fig = plots.sweep_heatmap_from_store(store, "s1", metric="total_return")
     assert list(fig.data[0].x) == ["5", "10"] and list(fig.data[0].y) == ["20", "30"]
     assert "Sweep s1" in fig.layout.title.text
-    with pytest.raises(ConfigError, match="no completed runs"):
+    with pytest.raises(ResultsError, match="no sweep 'nope'"):
         plots.sweep_heatmap_from_store(store.path, "nope")

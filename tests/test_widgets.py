@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from types import SimpleNamespace
 
 import ipywidgets as w
 import pandas as pd
@@ -20,9 +19,21 @@ from research_lib.model.metrics import COMPARE_METRICS, METRICS
 from research_lib.store import ResultsStore
 from research_lib.strategies.registry import Parameter
 from research_lib.ui import tables, widgets
+from research_lib.ui.plots import equity_figure, price_figure
 from research_lib.ui.widgets import BacktestPanel, parameter_widget
 
 JAN2, JAN4 = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
+
+
+def shown(view: w.Output) -> dict:
+    """The one figure an ``Output`` figure area shows, as plotly JSON."""
+    (entry,) = view.outputs
+    assert entry["output_type"] == "display_data"
+    return entry["data"][widgets.PLOTLY_MIME]
+
+
+def title(view: w.Output) -> str:
+    return shown(view)["layout"]["title"]["text"]
 
 
 @pytest.fixture
@@ -112,7 +123,11 @@ def test_run_shows_figures_and_metrics_and_saves_a_notebook_run(panel, store):
     assert result.data_source == "mock" and result.bar_count == 3 * 390
     assert [type(f) for f in panel.last_figures] == [go.Figure, go.Figure]
     assert panel.last_figures[0].data[0].type == "candlestick"
-    assert len(panel.output.outputs) == 2
+    assert (
+        shown(panel.price_view) == widgets.figure_bundle(price_figure(result))[widgets.PLOTLY_MIME]
+    )
+    assert shown(panel.equity_view)["data"][0]["type"] == "scatter"
+    assert not panel.progress.value and panel.progress.layout.display == "none"
     assert "Sharpe ratio" in panel.metrics.value and result.run_id[:8] in panel.metrics.value
     assert panel.status.value.startswith("done in ")
     assert panel.status.value.endswith(f"saved as run {result.run_id[:8]}")
@@ -173,7 +188,10 @@ def test_invalid_parameters_show_a_one_line_error(panel, store):
     assert widgets.ERROR_COLOR in panel.error.value
     assert panel.last_error.startswith("slow_period")
     assert panel.status.value.startswith("failed after")
-    assert panel.output.outputs == () and panel.metrics.value == ""
+    assert panel.metrics.value == ""
+    assert title(panel.price_view) == "the run failed: no price and trades"
+    assert title(panel.equity_view) == "the run failed: no equity and drawdown"
+    assert shown(panel.price_view)["data"] == []
     failed = store.list(status="failed")
     assert failed["source"].tolist() == ["notebook"]
 
@@ -234,36 +252,76 @@ def test_a_run_kept_out_of_the_store_says_so(panel, monkeypatch):
     assert f"run {result.run_id[:8]} NOT saved to the store" in panel.status.value
 
 
-def test_figures_are_displayed_inside_the_output_in_a_kernel(monkeypatch):
-    import IPython
+def test_the_panel_owns_its_figures_and_redraws_them_on_every_run(panel):
+    views = (panel.price_view, panel.equity_view)
+    assert set(views) <= set(panel.widget.children)  # shown with the panel, from the start
+    assert title(panel.price_view) == "press Run to see price and trades"
+    assert title(panel.equity_view) == "press Run to see equity and drawdown"
+    assert shown(panel.price_view)["data"] == []
 
-    def format_(obj):
-        return {"text/html": f"<b>{obj.layout.title.text}</b>"}, {"shown": True}
+    panel.end.value = JAN2
+    first = panel.run()
+    first_price = shown(panel.price_view)
+    panel.params["fast_period"].value, panel.params["slow_period"].value = 3, 7
+    second = panel.run()
+    assert first is not None and second is not None and second.run_id != first.run_id
+    assert second.trade_count != first.trade_count
 
-    shell = SimpleNamespace(kernel=object(), display_formatter=SimpleNamespace(format=format_))
-    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    price, equity = shown(panel.price_view), shown(panel.equity_view)
+    assert price != first_price
+    assert price == widgets.figure_bundle(price_figure(second))[widgets.PLOTLY_MIME]
+    assert equity == widgets.figure_bundle(equity_figure(second))[widgets.PLOTLY_MIME]
+    assert price["layout"]["title"]["text"].endswith(f"{len(second.trades)} trades")
+    assert [f.layout.title.text for f in panel.last_figures] == [
+        price["layout"]["title"]["text"],
+        equity["layout"]["title"]["text"],
+    ]
+    # each area shows exactly one figure: its plotly JSON and an HTML fallback
+    (entry,) = panel.price_view.outputs
+    assert set(entry["data"]) == {widgets.PLOTLY_MIME, "text/html", "text/plain"}
+    assert "cdn.plot.ly" in entry["data"]["text/html"]
+
+    panel.params["fast_period"].value = 30  # slow_period 7 < 30: the run fails
+    assert panel.run() is None and panel.last_figures == []
+    assert title(panel.price_view) == "the run failed: no price and trades"
+    assert shown(panel.equity_view)["data"] == []
+    assert "slow_period" in panel.error.value
+
+
+def test_progress_bar_shows_while_running(panel, monkeypatch):
+    seen = []
+    real = record_module.run_backtest
+
+    def watched(*args, **kwargs):
+        seen.append((panel.progress.value, panel.progress.layout.display, panel.status.value))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(record_module, "run_backtest", watched)
+    panel.end.value = JAN2
+    assert panel.progress.layout.display == "none"
+    assert panel.run() is not None
+    assert seen == [(1, None, "running…")]
+    assert (panel.progress.value, panel.progress.layout.display) == (0, "none")
+    assert panel.progress in panel.widget.children[6].children
+
+
+def test_parameter_labels_are_full_names_that_fit(panel):
+    panel.strategy.value = "momentum"
+    for name, control in panel.params.items():
+        assert control.description == name
+        assert control.style.description_width == "max(140px, 22ch)"  # overbought_threshold
+    panel.strategy.value = "sma_crossover"  # rebuilt, with widths for these names
+    assert panel.params["fast_period"].style.description_width == "max(140px, 13ch)"
+    alone = parameter_widget(Parameter("a_very_long_parameter_name", "int", 1))
+    assert alone.style.description_width == "max(140px, 28ch)"
+
+
+def test_placeholder_and_bundle_need_no_kernel():
     output = w.Output()
-    widgets.show(output, [go.Figure(layout={"title": "a"}), go.Figure(layout={"title": "b"})])
-    assert output.outputs == (
-        {
-            "output_type": "display_data",
-            "data": {"text/html": "<b>a</b>"},
-            "metadata": {"shown": True},
-        },
-        {
-            "output_type": "display_data",
-            "data": {"text/html": "<b>b</b>"},
-            "metadata": {"shown": True},
-        },
-    )
-
-
-def test_outside_a_kernel_outputs_name_what_was_shown():
-    output = w.Output()
-    widgets.show(output, [go.Figure()])
-    assert output.outputs[0]["data"] == {"text/plain": "<Figure>"}
-    widgets.show(output, [])
-    assert output.outputs == ()
+    widgets.show_figure(output, widgets.placeholder_figure("nothing yet"))
+    (entry,) = output.outputs
+    assert entry["data"]["text/plain"] == "<Figure: nothing yet>"
+    assert entry["data"][widgets.PLOTLY_MIME]["layout"]["height"] == widgets.PLACEHOLDER_HEIGHT
 
 
 def test_display_and_rich_repr(panel, capsys):
@@ -281,6 +339,7 @@ def test_summary_rows_label_and_format_from_the_metrics_table():
     rows = tables.summary_rows(result)
     assert rows == [
         ("Run", result.run_id[:8]),
+        ("Data", "mock (synthetic) 1-MINUTE-LAST"),
         ("Period", "2024-01-02 14:30 .. 2024-01-02 14:39 UTC"),
         ("Bars", "10"),
         ("Trades", "3"),
@@ -310,7 +369,7 @@ def test_summary_rows_say_how_orders_filled():
     free = make_result(settings={"data": "mock", "execution": execution})
     rows = tables.summary_rows(free)
     labels = [label for label, _ in rows]
-    assert labels[:5] == ["Run", "Period", "Bars", "Fills", "Trades"]
+    assert labels[:6] == ["Run", "Data", "Period", "Bars", "Fills", "Trades"]
     # the row is the run's Execution described in words (model.execution owns the wording)
     free_text = dict(rows)["Fills"]
     assert free_text == Execution.model_validate(execution).describe()

@@ -126,7 +126,8 @@ def print_summary(result) -> None:
     """The summary table every backtest command ends with."""
     from rich.table import Table
 
-    table = Table(title=f"{result.strategy} on {result.symbol}", show_header=False)
+    title = f"{result.strategy} on {result.symbol}{_data_label(result)}"
+    table = Table(title=title, show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in summary_rows(result, full_id=True, initial_capital=True):
@@ -137,6 +138,16 @@ def print_summary(result) -> None:
         out.print(f"[yellow]warning:[/yellow] {warning}")
     if result.saved_to:
         out.print(f"saved to {result.saved_to}")
+
+
+def _data_label(result) -> str:
+    """`` (mock 1-minute bars)``: where the bars of a run came from (the source, the bar
+    step)."""
+    source = getattr(result, "data_source", None)
+    spec = str(getattr(result, "bar_spec", None) or "").split("-")
+    step = f"{spec[0]}-{spec[1].lower()}" if len(spec) >= 2 else ""
+    words = [w for w in (source, step) if w]
+    return f" ({' '.join(words)} bars)" if words else ""
 
 
 @cli.command("run-simple")

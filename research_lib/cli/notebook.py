@@ -24,6 +24,14 @@ from research_lib.cli.backtest import (
     seed_option,
     tag_option,
 )
+from research_lib.cli.tables import (
+    Column,
+    format_option,
+    print_fitted,
+    short_param,
+    write_csv,
+    write_json,
+)
 from research_lib.errors import ConfigError, NotebookError
 from research_lib.model.metrics import metric
 from research_lib.model.params import read_value
@@ -162,6 +170,7 @@ def notebook_run(
 @seed_option
 @tag_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@format_option
 def sweep_command(
     config: str,
     grid: tuple[str, ...],
@@ -176,6 +185,7 @@ def sweep_command(
     seed: int,
     tags: tuple[str, ...],
     no_progress: bool,
+    fmt: str,
     run_flags: dict,
 ) -> None:
     """Backtest CONFIG (a YAML run config or a strategy name) at every point of a grid.
@@ -194,10 +204,12 @@ def sweep_command(
     if sizing is not None:
         parsed.setdefault("sizing", [sizing])
     rank_column(sort, parsed)
-    out = console()
+    result_out = console()
+    # With --format csv/json stdout is the ranking alone: the messages go to stderr.
+    out = result_out if fmt == "table" else _stderr_console()
     plan = plan_sweep(config, parsed)
     for point, reason in plan.skipped:
-        out.print(f"[yellow]skipped[/yellow] {_label(point)}: {reason}")
+        out.print(f"[yellow]skipped[/yellow] {_label(point)}: {reason}", soft_wrap=False)
     out.print(
         f"{len(plan.points)} of {plan.size} points to run ({workers} worker"
         f"{'s' if workers > 1 else ''}, via {via})"
@@ -220,31 +232,49 @@ def sweep_command(
         execution=run_flags,
     )
     ranked = done.ranked(sort, descending=True)
-    out.print(_ranked_table(ranked, list(done.grid), done.sweep_id, sort))
+    _print_ranking(result_out, ranked, list(done.grid), done.sweep_id, sort, fmt)
     for point, error in done.failed:
-        out.print(f"[red]failed[/red] {_label(point)}: {error}")
+        out.print(f"[red]failed[/red] {_label(point)}: {error}", soft_wrap=False)
     out.print(
         f"sweep {done.sweep_id}: {len(ranked)} completed, {len(done.failed)} failed, "
-        f"{len(done.skipped)} skipped in {done.duration_seconds:.1f} s; saved to {done.results}\n"
-        f"research-lib backtest list-results --sweep {done.sweep_id}"
+        f"{len(done.skipped)} skipped in {done.duration_seconds:.1f} s; saved to {done.results}",
+        soft_wrap=False,
     )
+    out.print(f"research-lib backtest list-results --sweep {done.sweep_id[:8]}", soft_wrap=False)
 
 
-def _ranked_table(ranked: Any, params: list[str], sweep_id: str, sort: str) -> Any:
-    from rich.table import Table
+def _print_ranking(
+    out: Any, ranked: Any, params: list[str], sweep_id: str, sort: str, fmt: str
+) -> None:
+    """The ranking: a table that fits the terminal, or every column as csv/json."""
+    columns = ["rank", *params, *RANKED_METRICS, "id"]
+    if fmt == "json":
+        write_json([{c: row[c] for c in columns} for _, row in ranked.iterrows()])
+        return
+    if fmt == "csv":
+        write_csv(columns, ([row[c] for c in columns] for _, row in ranked.iterrows()))
+        return
+    header = [
+        Column("#", 0, "right"),
+        *(Column(short_param(p), 1, "right") for p in params),
+        *(
+            Column(metric(name).header, priority, "right")
+            for priority, name in enumerate(RANKED_METRICS, start=2)
+        ),
+        Column("run", 2),
+    ]
+    rows = [
+        [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, RANKED_METRICS),
+         str(row["id"])[:8]]
+        for _, row in ranked.iterrows()
+    ]  # fmt: skip
+    print_fitted(out, f"sweep {sweep_id[:8]}, best {sort} first", header, rows)
 
-    table = Table(title=f"sweep {sweep_id[:8]}, best {sort} first")
-    table.add_column("#", justify="right")
-    for name in params:
-        table.add_column(name, justify="right")
-    for name in RANKED_METRICS:
-        table.add_column(metric(name).header, justify="right")
-    table.add_column("Run")
-    for _, row in ranked.iterrows():
-        cells = [str(row["rank"]), *(str(row[p]) for p in params)]
-        cells += metric_cells(row, RANKED_METRICS)
-        table.add_row(*cells, str(row["id"])[:8])
-    return table
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def _label(point: dict[str, Any]) -> str:

@@ -7,12 +7,23 @@ imported inside the commands so ``--help`` stays instant.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
 
 from research_lib.cli.app import console, options
 from research_lib.cli.backtest import backtest_group
+from research_lib.cli.tables import (
+    Column,
+    common_params,
+    data_text,
+    format_option,
+    param_text,
+    print_fitted,
+    write_csv,
+    write_json,
+)
 from research_lib.errors import ResultsError
 from research_lib.model.metrics import metric
 from research_lib.ui.tables import comparison_rows, execution_text, metric_cells, metric_rows
@@ -50,7 +61,9 @@ def _text(value: Any) -> str:
 @click.option("--symbol", help="Symbol, e.g. AAPL.")
 @click.option("--status", type=click.Choice(["completed", "failed"]), help="Only these runs.")
 @click.option("--tag", help="Only runs carrying this tag.")
-@click.option("--sweep", "sweep_id", metavar="SWEEP_ID", help="Only the runs of this sweep.")
+@click.option(
+    "--sweep", "sweep_id", metavar="SWEEP_ID", help="Only the runs of this sweep (id or prefix)."
+)
 @click.option("--since", metavar="DATE", help="Runs created on or after DATE (UTC), 2024-05-01.")
 @click.option(
     "--sort",
@@ -61,6 +74,7 @@ def _text(value: Any) -> str:
 )
 @click.option("--ascending", is_flag=True, help="Smallest first.")
 @click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@format_option
 def list_results(
     strategy: str | None,
     symbol: str | None,
@@ -71,17 +85,18 @@ def list_results(
     sort: str,
     ascending: bool,
     limit: int,
+    fmt: str,
 ) -> None:
     """List stored runs, newest (or best by --sort) first.
+
+    The table keeps the columns that fit the terminal; --format csv or json gives all.
 
     \b
     Examples:
       research-lib backtest list-results --strategy sma_crossover --sort sharpe
       research-lib backtest list-results --status failed --since 2024-05-01
+      research-lib backtest list-results --sweep ade14af0 --format csv > sweep.csv
     """
-    from rich import box
-    from rich.table import Table
-
     store = _store()
     runs = store.list(
         strategy=strategy,
@@ -93,45 +108,105 @@ def list_results(
         order_by=sort,
         descending=not ascending,
         limit=limit,
+        extra_columns=("data_source", "bar_spec"),
     )
+    configs = [_config(text) for text in runs["config"]]
+    if fmt != "table":
+        records = []
+        for run, config in zip(runs.to_dict("records"), configs, strict=True):
+            run["config"] = config
+            run["params"] = param_text(config)
+            records.append(run)
+        if fmt == "json":
+            write_json(records)
+        else:
+            write_csv([*runs.columns, "params"], ([*r.values()] for r in records))
+        return
     out = console()
     if runs.empty:
-        out.print(f"no stored runs match in {store.path}")
+        out.print(f"no stored runs match in {store.path}", soft_wrap=False)
         return
+    _print_runs(out, f"{len(runs)} runs in {store.path}", runs, configs)
+
+
+def _print_runs(out: Any, title: str, runs: Any, configs: list[dict[str, Any]]) -> None:
+    from rich.text import Text
+
+    common = common_params(configs)
     with_tags = any(len(t) for t in runs["tags"] if t is not None)
-    table = Table(title=f"{len(runs)} runs in {store.path}", box=box.SIMPLE_HEAD)
-    for name in ("id", "created (UTC)", "strategy", "symbol", "status", "trades"):
-        table.add_column(name, no_wrap=name in ("id", "created (UTC)"))
-    for name in LISTED_METRICS:
-        table.add_column(metric(name).header, justify="right")
-    if with_tags:
-        table.add_column("tags")
-    for run in runs.itertuples(index=False):
-        status_text = run.status if run.status == "completed" else f"[red]{run.status}[/red]"
-        table.add_row(
-            run.id[:8],
-            _time(run.created_at),
-            _text(run.strategy),
-            _text(run.symbol),
-            status_text,
-            _text(run.trade_count if run.status == "completed" else None),
-            *metric_cells(run._asdict(), LISTED_METRICS),
-            *([_text(run.tags)] if with_tags else []),
+    columns = [
+        Column("id", 0),
+        Column("created", 9),
+        Column("strategy", 1),
+        Column("symbol", 5),
+        Column("status", 6),
+        Column("params", 4, wrap=True),
+        Column("data", 11),
+        Column("trades", 8, "right"),
+        *(
+            Column(metric(name).header, priority, "right")
+            for name, priority in zip(LISTED_METRICS, (2, 3, 7, 10), strict=True)
+        ),
+        *([Column("tags", 12, wrap=True)] if with_tags else []),
+    ]
+    rows = []
+    for run, config in zip(runs.itertuples(index=False), configs, strict=True):
+        done = run.status == "completed"
+        rows.append(
+            [
+                run.id[:8],
+                _time(run.created_at),
+                _text(run.strategy),
+                _text(run.symbol),
+                Text(run.status, style=None if done else "red"),
+                param_text(config, skip=common) or "—",
+                data_text(run.data_source, run.bar_spec),
+                _text(run.trade_count if done else None),
+                *metric_cells(run._asdict(), LISTED_METRICS),
+                *([_text(run.tags)] if with_tags else []),
+            ]
         )
-    out.print(table)
+    print_fitted(out, title, columns, rows)
+    if common:
+        out.print(f"every run: {param_text(common)}", style="dim", soft_wrap=False, markup=False)
+
+
+def _config(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @backtest_group.command("show")
 @click.argument("run_id")
-def show(run_id: str) -> None:
+@format_option
+def show(run_id: str, fmt: str) -> None:
     """Show one run: configuration, metrics, trades summary (or the error of a failed run).
 
-    RUN_ID may be any unique prefix of the id (list-results shows 8 characters).
+    RUN_ID may be any unique prefix of the id (list-results shows 8 characters). --format
+    json/csv: the stored run's fields (config.* and the trades summary too), untruncated.
     """
     from rich.table import Table
 
     run = _store().get(run_id)
     row = run.run
+    if fmt != "table":
+        fields = {**row, "config": run.config}
+        if run.status != "failed":
+            fields["trades_summary"] = run.trades_summary()
+        if fmt == "json":
+            write_json(fields)
+        else:
+            flat = {k: v for k, v in fields.items() if k not in ("config", "trades_summary")}
+            flat.update({f"config.{k}": v for k, v in sorted(run.config.items())})
+            write_csv(["field", "value"], flat.items())
+        return
     out = console()
     info = Table(title=f"Run {run.id}", show_header=False)
     info.add_column(style="bold")
@@ -208,8 +283,13 @@ def show(run_id: str) -> None:
 
 @backtest_group.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
-def compare(run_ids: tuple[str, ...]) -> None:
-    """Metrics of two or more runs side by side, and the configuration values that differ."""
+@format_option
+def compare(run_ids: tuple[str, ...], fmt: str) -> None:
+    """Metrics of two or more runs side by side, and the configuration values that differ.
+
+    --format csv: a row per metric (then config.<parameter> per differing value), a column
+    per run, raw values; json: {"metrics": {run: {...}}, "config_diff": {run: {...}}}.
+    """
     from rich.table import Table
 
     if len(set(run_ids)) < 2:
@@ -217,6 +297,19 @@ def compare(run_ids: tuple[str, ...]) -> None:
             "compare needs at least two run ids (research-lib backtest list-results)"
         )
     comparison = _store().compare(list(run_ids))
+    if fmt == "json":
+        write_json(
+            {
+                "metrics": comparison.metrics.to_dict(),
+                "config_diff": comparison.config_diff.to_dict(),
+            }
+        )
+        return
+    if fmt == "csv":
+        rows = [[name, *values] for name, values in comparison.metrics.iterrows()]
+        rows += [[f"config.{n}", *v] for n, v in comparison.config_diff.iterrows()]
+        write_csv(["metric", *map(str, comparison.metrics.columns)], rows)
+        return
     out = console()
     metrics = Table(title="Metrics")
     metrics.add_column("metric", style="bold")

@@ -46,7 +46,7 @@ from research_lib.model.bars import to_utc
 from research_lib.model.metrics import COMPARE_METRICS
 from research_lib.model.run import STATUSES, TRADE_COLUMNS, BacktestResult, RunRecord, StoredRun
 from research_lib.settings import results_path
-from research_lib.store import db, pending
+from research_lib.store import db, pending, schema
 from research_lib.store.db import LOCK_TIMEOUT, StoreUnavailableError
 from research_lib.store.migrations import migrate, schema_version
 from research_lib.store.pending import NotSavedWarning
@@ -169,12 +169,15 @@ class ResultsStore:
         descending: bool = True,
         limit: int | None = 50,
         notebook_path: str | Path | None = None,
+        extra_columns: Sequence[str] = (),
     ) -> pd.DataFrame:
         """Stored runs (:data:`LIST_COLUMNS`), filtered, best first by ``order_by`` (NULLs last).
 
         ``strategy`` matches the name or ``module:Class`` path; ``since`` is a date or
-        timestamp (UTC if naive); ``notebook_path`` the executed notebook a run recorded;
-        ``order_by`` is one of :data:`SORTABLE`. ``config`` is the config's JSON text.
+        timestamp (UTC if naive); ``sweep_id`` a sweep id or a unique prefix of one;
+        ``notebook_path`` the executed notebook a run recorded; ``order_by`` is one of
+        :data:`SORTABLE`; ``extra_columns`` more columns of the runs table to return
+        (``bar_spec``, ``data_source``...). ``config`` is the config's JSON text.
         """
         column = _sort_column(order_by)
         where, params = [], []
@@ -200,13 +203,17 @@ class ResultsStore:
             params.append(tag)
         if sweep_id:
             where.append("sweep_id = ?")
-            params.append(sweep_id)
+            params.append(_SWEEP)  # the full id, resolved below
         if notebook_path is not None:
             where.append("notebook_path = ?")
             params.append(str(notebook_path))
         if limit is not None and limit < 1:
             raise ResultsError(f"limit must be at least 1, was {limit}")
-        sql = f"SELECT {', '.join(_q(c) for c in LIST_COLUMNS)} FROM runs"
+        unknown = [c for c in extra_columns if c not in schema.RUN_COLUMNS]
+        if unknown:
+            raise ResultsError(f"no runs column {', '.join(map(repr, unknown))}")
+        columns = [*LIST_COLUMNS, *(c for c in extra_columns if c not in LIST_COLUMNS)]
+        sql = f"SELECT {', '.join(_q(c) for c in columns)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         direction = "DESC" if descending else "ASC"
@@ -216,7 +223,9 @@ class ResultsStore:
             params.append(int(limit))
         with self._reader() as con:
             if con is None:
-                return pd.DataFrame(columns=list(LIST_COLUMNS))
+                return pd.DataFrame(columns=columns)
+            if sweep_id:
+                params[params.index(_SWEEP)] = _resolve_sweep(con, self.path, sweep_id)
             return db.query(con, sql, params).to_pandas()
 
     def sweeps(self) -> pd.DataFrame:
@@ -389,13 +398,36 @@ def _resolve(con: duckdb.DuckDBPyConnection | None, path: Path, run_id: str) -> 
     if not matches:
         raise ResultsError(f"no run '{run_id}' in {path}; {HINT} shows the stored runs")
     if len(matches) > 1 and prefix not in matches:
-        width = max(8, len(prefix) + 4)
-        shown = ", ".join(m[:width] + "…" for m in matches[:5])
-        more = ", …" if len(matches) > 5 else ""
-        raise ResultsError(
-            f"run id prefix '{run_id}' is ambiguous: matches {shown}{more}; give more characters"
-        )
+        raise _ambiguous("run", run_id, matches)
     return prefix if prefix in matches else matches[0]
+
+
+def _ambiguous(what: str, given: str, matches: Sequence[str]) -> ResultsError:
+    width = max(8, len(given.strip()) + 4)
+    shown = ", ".join(m[:width] + "…" for m in matches[:5]) + (", …" if len(matches) > 5 else "")
+    return ResultsError(
+        f"{what} id prefix '{given}' is ambiguous: matches {shown}; give more characters"
+    )
+
+
+_SWEEP = object()  # where the resolved sweep id goes in list()'s query parameters
+
+
+def _resolve_sweep(con: duckdb.DuckDBPyConnection, path: Path, sweep_id: str) -> str:
+    """The full id of the sweep whose id is or starts with ``sweep_id``."""
+    prefix = str(sweep_id).strip().lower()
+    sql = "SELECT DISTINCT sweep_id FROM runs WHERE starts_with(lower(sweep_id), ?) ORDER BY 1"
+    matches = [r[0] for r in con.execute(sql + " LIMIT 6", [prefix]).fetchall()]
+    exact = [m for m in matches if m.lower() == prefix]
+    if exact:
+        return exact[0]
+    if not matches:
+        raise ResultsError(
+            f"no sweep '{sweep_id}' in {path}; research-lib sweep prints the ids of its sweeps"
+        )
+    if len(matches) > 1:
+        raise _ambiguous("sweep", sweep_id, matches)
+    return matches[0]
 
 
 def _sort_column(order_by: str) -> str:

@@ -118,6 +118,7 @@ def summary_rows(
     ]
     rows: list[Row] = [
         ("Run", run_id if full_id else run_id[:8]),
+        ("Data", data_text(record)),
         ("Period", str(summary["period"])),
         ("Bars", f"{summary['bars']:,}"),
     ]
@@ -132,6 +133,15 @@ def summary_rows(
         periods_per_year=getattr(record, "periods_per_year", None),
     )
     return rows
+
+
+def data_text(record: Any) -> str:
+    """Where a run's bars came from: ``mock (synthetic) 1-MINUTE-LAST``, ``catalog
+    1-DAY-LAST``."""
+    source = getattr(record, "data_source", None) or "?"
+    label = "mock (synthetic)" if source == "mock" else source
+    spec = getattr(record, "bar_spec", None)
+    return f"{label} {spec}" if spec else label
 
 
 def execution_text(settings: dict[str, Any]) -> str:

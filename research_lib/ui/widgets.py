@@ -4,24 +4,33 @@
 built from the registry's parameter specs (types, defaults, bounds), rebuilt when the strategy
 changes; the data source (catalog or mock), symbol, bar spec and dates from the catalog (the
 bar spec choices follow the symbol and the dates the bar spec); a Run button; a
-status line; a one-line error in red; a metrics table and the price and equity figures.
+status line with a progress bar while it runs; a one-line error in red; a metrics table and
+the price and equity figures.
+
+The panel owns its two figure areas (``price_view`` and ``equity_view``, ``Output`` widgets in
+the panel from the start, showing a "press Run" placeholder) and replaces what they show on
+every run (:func:`show_figure`), so the charts redraw wherever the panel is displayed, also
+after a click in JupyterLab or Voilà when no cell is running. (plotly's ``FigureWidget`` would
+need ``anywidget``, which this environment does not install.)
 
 Runs go through :func:`research_lib.workflows.record.run_backtest` with ``source="notebook"``
 and are saved to the results store like any other. The panel keeps ``last_result``,
-``last_figures`` and ``last_error`` so notebooks and tests can use what it showed (an
-``Output`` widget only captures inside a kernel; see :func:`show`). The metrics table's rows
-are :func:`research_lib.ui.tables.summary_rows`, the same the CLI prints.
+``last_figures`` and ``last_error`` so notebooks and tests can use what it showed. The metrics
+table's rows are :func:`research_lib.ui.tables.summary_rows`, the same the CLI prints.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
 from IPython.display import display
 
 from research_lib.data.catalog import Catalog
@@ -39,25 +48,44 @@ if TYPE_CHECKING:
     from research_lib.model.params import Parameter
     from research_lib.model.run import BacktestResult
 
-__all__ = ["BacktestPanel", "metrics_table", "parameter_widget", "show"]
+__all__ = [
+    "BacktestPanel",
+    "figure_bundle",
+    "label_style",
+    "metrics_table",
+    "parameter_widget",
+    "placeholder_figure",
+    "show_figure",
+]
 
 ERROR_COLOR = "#c62828"
 BIG = 1e15  # "no bound" for Bounded*Text widgets (whose own default max is 100)
 DESCRIPTION_WIDTH = {"description_width": "140px"}
+PLACEHOLDER_HEIGHT = 220
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
-def parameter_widget(param: Parameter) -> w.ValueWidget:
+def label_style(names: Any) -> dict[str, str]:
+    """A description style wide enough for the longest of ``names`` (at least as wide as the
+    panel's other labels), so that no parameter name is cut off."""
+    longest = max((len(str(name)) for name in names), default=0)
+    return {"description_width": f"max(140px, {longest + 2}ch)"}
+
+
+def parameter_widget(param: Parameter, style: dict[str, str] | None = None) -> w.ValueWidget:
     """A control for one registry :class:`~research_lib.strategies.registry.Parameter`.
 
     ints: ``BoundedIntText`` when the parameter has a bound, else ``IntText``; floats and
     Decimals: ``BoundedFloatText`` (unbounded sides get +/-1e15). ``trade_size`` has no
     default in the config and gets the runner's (:data:`DEFAULT_TRADE_SIZE`). Open bounds
-    (``> 0``) are left to the config's own check, whose message the panel shows.
+    (``> 0``) are left to the config's own check, whose message the panel shows. ``style``
+    is the description style (default: wide enough for the parameter's name).
     """
     default = param.default
     if default is None and param.name == "trade_size":
         default = DEFAULT_TRADE_SIZE
-    common = {"description": param.name, "style": DESCRIPTION_WIDTH, "tooltip": param.help}
+    style = style or label_style([param.name])
+    common = {"description": param.name, "style": style, "tooltip": param.help}
     if param.name == "sizing":
         return w.Dropdown(options=list(SIZINGS), value=default or SIZINGS[0], **common)
     if param.type == "str":
@@ -132,10 +160,15 @@ class BacktestPanel:
             tooltip="Slippage per fill, whole ticks against the order",
         )  # fmt: skip
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.progress = w.IntProgress(
+            value=0, min=0, max=1, bar_style="info", layout=w.Layout(width="160px", display="none")
+        )
         self.status = w.HTML()
         self.error = w.HTML()
         self.metrics = w.HTML()
-        self.output = w.Output()
+        self.price_view = w.Output()
+        self.equity_view = w.Output()
+        self._show_placeholders("press Run to see")
 
         self._symbols = self._load_symbols()
         symbols = list(dict.fromkeys(self._symbols["symbol"].astype(str)))
@@ -162,10 +195,11 @@ class BacktestPanel:
                 w.HBox([self.symbol, self.bar_spec, self.start, self.end]),
                 self.note,
                 w.HBox([self.fill_timing, self.commission_bps, self.slippage_ticks]),
-                w.HBox([self.run_button, self.status]),
+                w.HBox([self.run_button, self.progress, self.status]),
                 self.error,
                 self.metrics,
-                self.output,
+                self.price_view,
+                self.equity_view,
             ]
         )
 
@@ -184,7 +218,8 @@ class BacktestPanel:
         info = registry.get(self.strategy.value)
         self.description.value = f"<i>{html.escape(info.description)}</i>"
         self._specs = {p.name: p for p in info.parameters()}
-        self.params = {name: parameter_widget(p) for name, p in self._specs.items()}
+        style = label_style(self._specs)
+        self.params = {name: parameter_widget(p, style) for name, p in self._specs.items()}
         self.params_box.children = tuple(self.params.values())
 
     def _source_changed(self) -> None:
@@ -249,6 +284,7 @@ class BacktestPanel:
         self.last_error = self.last_exception = None
         self.status.value = "running…"
         self.run_button.disabled = True
+        self.progress.value, self.progress.layout.display = 1, None
         started = time.perf_counter()
         catalog = self.source.value == "catalog"
         try:
@@ -271,9 +307,11 @@ class BacktestPanel:
             return self._failed(exc, time.perf_counter() - started)
         finally:
             self.run_button.disabled = False
+            self.progress.value, self.progress.layout.display = 0, "none"
         self.last_result, self.last_figures = result, figures
         self.metrics.value = metrics_table(result)
-        show(self.output, figures)
+        show_figure(self.price_view, figures[0])
+        show_figure(self.equity_view, figures[1])
         elapsed = time.perf_counter() - started
         if result.saved_to == str(self.results.path):
             saved = f"saved as run {result.run_id[:8]}"
@@ -290,8 +328,15 @@ class BacktestPanel:
         self.error.value = f'<span style="color:{ERROR_COLOR}">{html.escape(message)}</span>'
         self.status.value = f"failed after {elapsed:.1f} s"
         self.metrics.value = ""
-        show(self.output, [])
+        self.last_figures = []
+        self._show_placeholders("the run failed: no")
         return None
+
+    def _show_placeholders(self, why: str) -> None:
+        """Empty figures titled ``"<why> price and trades"`` and ``"<why> equity and
+        drawdown"``."""
+        show_figure(self.price_view, placeholder_figure(f"{why} price and trades"))
+        show_figure(self.equity_view, placeholder_figure(f"{why} equity and drawdown"))
 
     # -- showing ------------------------------------------------------------------------------
 
@@ -315,21 +360,30 @@ def metrics_table(result: BacktestResult) -> str:
     return f"<table class='research-lib-metrics'>{body}</table>"
 
 
-def show(output: w.Output, objects: list[Any]) -> None:
-    """Replace what ``output`` shows with ``objects``.
+def placeholder_figure(title: str) -> go.Figure:
+    """An empty, low figure titled ``title`` (what a figure area shows before a run)."""
+    fig = go.Figure(layout={"title": {"text": title}, "height": PLACEHOLDER_HEIGHT})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
 
-    The objects' display bundles are set on the widget directly rather than captured with
-    ``with output: display(...)``, which in a headless kernel (nbmake, papermill) holds the
-    cell's reply until its timeout. Outside IPython each becomes a plain-text entry naming it.
+
+def figure_bundle(fig: go.Figure) -> dict[str, Any]:
+    """The figure's display bundle: plotly's own JSON mime type (drawn by JupyterLab's and
+    VS Code's plotly renderer) and, for front ends without it (Voilà, classic Notebook), an
+    HTML ``<div>`` that loads plotly.js from its CDN."""
+    return {
+        PLOTLY_MIME: json.loads(pio.to_json(fig, validate=False, remove_uids=False)),
+        "text/html": pio.to_html(fig, include_plotlyjs="cdn", full_html=False),
+        "text/plain": f"<{type(fig).__name__}: {fig.layout.title.text or ''}>",
+    }
+
+
+def show_figure(output: w.Output, fig: go.Figure) -> None:
+    """Make ``output`` show ``fig`` (only it), by setting the widget's outputs.
+
+    The bundle is set on the widget itself, not captured with ``with output: display(...)``
+    or built by IPython's display formatter: both publish to the cell that is running, and
+    after a click in the browser none is, so the chart would not redraw.
     """
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    bundles = []
-    for obj in objects:
-        if shell is None:
-            data, metadata = {"text/plain": f"<{type(obj).__name__}>"}, {}
-        else:
-            data, metadata = shell.display_formatter.format(obj)
-        bundles.append({"output_type": "display_data", "data": data, "metadata": metadata})
-    output.outputs = tuple(bundles)
+    output.outputs = ({"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},)
