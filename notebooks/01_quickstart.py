@@ -42,7 +42,7 @@ catalog.symbols()
 
 # %% [markdown]
 # ## One backtest
-# Four trading days keep it quick; widen `start`/`end` for the whole month.
+# The whole month of sample bars (a second or two); narrow `start`/`end` for a shorter run.
 
 # %%
 result = run_backtest(
@@ -52,7 +52,7 @@ result = run_backtest(
     catalog=catalog,
     symbol="AAPL",
     start="2024-01-02",
-    end="2024-01-05",
+    end="2024-01-31",
     results=results_path(),
     source="notebook",
     tags=["quickstart"],
@@ -61,6 +61,7 @@ print(f"run {result.run_id} saved to {result.saved_to}")
 
 # %% [markdown]
 # ## Price and trades
+# The time axis skips the nights and weekends without bars.
 
 # %%
 plots.price_figure(result)

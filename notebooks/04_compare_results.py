@@ -47,6 +47,7 @@ ranked.head(10)
 
 # %% [markdown]
 # ## Equity of the three best runs
+# Curves and bars are labelled by the parameters that differ between the runs (`fast=10`).
 
 # %%
 chosen = ranked["id"].head(3).tolist()

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "price_figure": ("research_lib.ui.plots", "price_figure"),
     "equity_figure": ("research_lib.ui.plots", "equity_figure"),
     "sweep": ("research_lib.workflows.sweep", "sweep"),
+    "write_report": ("research_lib.ui.report", "write_report"),
     "run_notebook": ("research_lib.workflows.notebooks", "run_notebook"),
     "plots": ("research_lib.ui.plots", None),
     "settings": ("research_lib.settings", None),

@@ -281,6 +281,40 @@ def test_large_results_are_downsampled_for_display():
     assert naive(candles.x)[0] == utc_naive(bars["timestamp"])[9] + pd.Timedelta("1min")
 
 
+SESSION_BREAKS = [{"bounds": [21.0, 14.5], "pattern": "hour"}, {"bounds": ["sat", "mon"]}]
+
+
+def breaks_of(axis) -> list[dict]:
+    return [b.to_plotly_json() for b in axis.rangebreaks]
+
+
+def test_session_data_has_no_nights_or_weekends_on_the_time_axes(runs):
+    full = run_backtest(data="mock", save=False)  # 1-minute bars 14:30-21:00 UTC, weekdays
+    assert plots.time_breaks(plots.close_times(full)) == SESSION_BREAKS
+    price = plots.price_figure(full)
+    assert breaks_of(price.layout.xaxis) == SESSION_BREAKS
+    equity = plots.equity_figure(full)
+    assert breaks_of(equity.layout.xaxis) == breaks_of(equity.layout.xaxis2) == SESSION_BREAKS
+    momentum = plots.price_figure(runs["momentum"])  # two rows on a shared time axis
+    assert breaks_of(momentum.layout.xaxis) == breaks_of(momentum.layout.xaxis2) == SESSION_BREAKS
+    overlay = plots.equity_overlay({"a": full.equity, "b": runs["momentum"].equity})
+    assert breaks_of(overlay.layout.xaxis) == SESSION_BREAKS
+
+
+def test_round_the_clock_and_daily_data_keep_their_time_axis():
+    hourly = pd.date_range("2024-01-01", periods=24 * 14, freq="h", tz="UTC")  # 24x7
+    assert plots.time_breaks(hourly) == []
+    curve = pd.Series(np.linspace(100, 110, len(hourly)), index=hourly)
+    assert plots.equity_figure(curve).layout.xaxis.rangebreaks == ()
+    assert plots.equity_overlay({"a": curve}).layout.xaxis.rangebreaks == ()
+    weekdays = hourly[hourly.day_of_week < 5]  # round the clock, but not at weekends
+    assert plots.time_breaks(weekdays) == [{"bounds": ["sat", "mon"]}]
+    daily = pd.bdate_range("2024-01-01", periods=40, tz="UTC") + pd.Timedelta(hours=21)
+    assert plots.time_breaks(daily) == [{"bounds": ["sat", "mon"]}]
+    assert plots.time_breaks(pd.date_range("2024-01-01", periods=40, freq="D")) == []
+    assert plots.time_breaks(hourly[:1]) == []
+
+
 def test_price_figure_rejects_bad_input():
     result = result_over_closes([1, 2, 3])
     with pytest.raises(ConfigError, match="kind"):
@@ -359,12 +393,51 @@ def test_equity_overlay_from_store(runs, tmp_path):
     store = ResultsStore(tmp_path / "results.duckdb")
     ids = [store.save(runs["sma_crossover"]), store.save(runs["momentum"])]
     fig = plots.equity_overlay_from_store(store, ids)
-    assert [t.name for t in fig.data] == [rid[:8] for rid in ids]
+    assert len(fig.data) == 2 and all("=" in t.name for t in fig.data)  # differing parameters
+    base = runs["sma_crossover"]
+    fast = [
+        store.save(base.replace(run_id=str(uuid.uuid4()), config={**base.config, "fast_period": f}))
+        for f in (5, 10)
+    ]
+    labelled = plots.equity_overlay_from_store(store, [rid[:8] for rid in fast])
+    assert [t.name for t in labelled.data] == ["fast=5", "fast=10"]
     assert fig.data[0].y[0] == pytest.approx(1.0)
     assert len(plots.equity_overlay_from_store(store.path, ids[:1]).data) == 1
 
 
 # -- comparisons and sweeps ------------------------------------------------------------------
+
+
+def test_runs_are_labelled_by_their_differing_parameters():
+    ids = ["aaaaaaaa-1", "bbbbbbbb-2", "cccccccc-3"]
+    two = [{"fast_period": 5, "slow_period": 20}, {"fast_period": 10, "slow_period": 20}]
+    assert plots.run_labels(ids[:2], two) == ["fast=5", "fast=10"]
+    assert plots.run_labels(ids[:2], [json.dumps(c) for c in two]) == ["fast=5", "fast=10"]
+    both = [*two, {"fast_period": 5, "slow_period": 30, "entry_threshold": 0.5}]
+    assert plots.run_labels(ids, both) == [
+        "fast=5 slow=20", "fast=10 slow=20", "fast=5 slow=30 entry=0.5",
+    ]  # fmt: skip
+    assert plots.run_labels(ids, [two[0], two[1], two[0]]) == [
+        "fast=5 (aaaaaaaa)", "fast=10", "fast=5 (cccccccc)",
+    ]  # fmt: skip
+    assert plots.run_labels(ids[:2], [two[0], two[0]]) == ["aaaaaaaa", "bbbbbbbb"]  # all equal
+    assert plots.run_labels(ids[:2], [two[0], None]) == ["aaaaaaaa", "bbbbbbbb"]  # missing
+    assert plots.run_labels(ids[:2]) == ["aaaaaaaa", "bbbbbbbb"]
+    assert plots.run_labels(["abcdefgh-1", "abcdefgh-2"]) == ["abcdefgh-1", "abcdefgh-2"]
+    assert plots.run_labels(ids[:2], [{"fast": 1, "fast_period": 2}, {"fast": 3}]) == [
+        "fast=1 fast_period=2", "fast=3",
+    ]  # fmt: skip
+
+    frame = pd.DataFrame({"id": ids[:2], "sharpe": [1.0, 2.0], "config": two})
+    assert list(plots.metric_bars(frame).data[0].x) == ["fast=5", "fast=10"]
+    same = plots.metric_bars(frame.assign(config=[two[0], two[0]])).data[0]
+    assert list(same.x) == ["aaaaaaaa", "bbbbbbbb"]
+    overlay = plots.equity_overlay({ids[0]: EQUITY, ids[1]: EQUITY}, configs=two)
+    assert [t.name for t in overlay.data] == ["fast=5", "fast=10"]
+    by_name = plots.equity_overlay(
+        {ids[0]: EQUITY, ids[1]: EQUITY}, configs=dict(zip(ids, two, strict=False))
+    )
+    assert [t.name for t in by_name.data] == ["fast=5", "fast=10"]
 
 
 def test_metric_bars_show_one_metric_per_run():

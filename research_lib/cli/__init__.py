@@ -8,10 +8,21 @@ inside the commands that need them, so ``--help`` starts instantly.
 
 from __future__ import annotations
 
-from research_lib.cli import backtest, data, info, manage, notebook, results, strategy
+from research_lib.cli import backtest, data, info, manage, notebook, report, results, strategy
 from research_lib.cli.app import cli
 
-__all__ = ["backtest", "cli", "data", "info", "main", "manage", "notebook", "results", "strategy"]
+__all__ = [
+    "backtest",
+    "cli",
+    "data",
+    "info",
+    "main",
+    "manage",
+    "notebook",
+    "report",
+    "results",
+    "strategy",
+]
 
 
 def main() -> None:

@@ -5,9 +5,11 @@ in :data:`COLORS`). Times are drawn as naive UTC and labelled so. The figures li
 
 - :mod:`~research_lib.ui.plots.price`: one run's price, indicators and trades;
 - :mod:`~research_lib.ui.plots.equity`: equity and drawdown, equity curves overlaid;
-- :mod:`~research_lib.ui.plots.runs`: a metric per run, a metric over a sweep's parameters;
+- :mod:`~research_lib.ui.plots.runs`: a metric per run, a metric over a sweep's parameters,
+  run labels from the parameters that differ (``fast=5``);
 - :mod:`~research_lib.ui.plots.stored`: the same, read from a results store;
-- :mod:`~research_lib.ui.plots.style`: template, colours, the time axis.
+- :mod:`~research_lib.ui.plots.style`: template, colours, the time axis (nights and weekends
+  without bars cut out).
 
 Indicators come from the spec each strategy is registered with
 (:class:`~research_lib.strategies.indicators.IndicatorSpec`); metric labels and number formats
@@ -23,7 +25,7 @@ from research_lib.ui.plots.price import (
     price_figure,
     strategy_params,
 )
-from research_lib.ui.plots.runs import metric_bars, sweep_grid, sweep_heatmap
+from research_lib.ui.plots.runs import metric_bars, run_labels, sweep_grid, sweep_heatmap
 from research_lib.ui.plots.stored import equity_overlay_from_store, sweep_heatmap_from_store
 from research_lib.ui.plots.style import (
     COLORS,
@@ -31,6 +33,7 @@ from research_lib.ui.plots.style import (
     TEMPLATE,
     TIME_AXIS,
     TIME_HOVER,
+    time_breaks,
 )
 
 __all__ = [
@@ -49,8 +52,10 @@ __all__ = [
     "indicator_spec",
     "metric_bars",
     "price_figure",
+    "run_labels",
     "strategy_params",
     "sweep_grid",
     "sweep_heatmap",
     "sweep_heatmap_from_store",
+    "time_breaks",
 ]

@@ -6,7 +6,7 @@ highest point of equal buckets (M4, :func:`~research_lib.model.series.downsample
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from research_lib.model.performance import drawdown
 from research_lib.model.series import downsample_equity
+from research_lib.ui.plots.runs import run_labels
 from research_lib.ui.plots.style import (
     COLORS,
     MAX_PRICE_POINTS,
@@ -22,6 +23,7 @@ from research_lib.ui.plots.style import (
     TIME_AXIS,
     TIME_HOVER,
     naive_utc,
+    time_breaks,
 )
 
 __all__ = ["drawdown_pct", "equity_figure", "equity_overlay"]
@@ -42,7 +44,9 @@ def drawdown_pct(
 
 
 def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> go.Figure:
-    """Equity (top) and drawdown in % from the running peak (bottom), on a shared time axis.
+    """Equity (top) and drawdown in % from the running peak (bottom), on a shared time axis
+    without the nights and weekends that have no points (:func:`~research_lib.ui.plots.style.
+    time_breaks`).
 
     Takes a :class:`BacktestResult`, a stored run (anything with ``.equity``) or a Series.
     """
@@ -62,6 +66,7 @@ def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> 
     equity = equity.dropna().astype(float)
     first = None if isinstance(result_or_equity, pd.Series) else _attr(result_or_equity, "start")
     falls = drawdown_pct(equity, start_cash, first)
+    breaks = time_breaks(equity.index)  # from the bar closes, before the starting point
     if start_cash:  # the path starts at the initial capital, as the metrics do
         equity = pd.concat([pd.Series([float(start_cash)], index=falls.index[:1]), equity])
     fig = make_subplots(
@@ -94,7 +99,7 @@ def equity_figure(result_or_equity: Any, max_points: int = MAX_PRICE_POINTS) -> 
         showlegend=False,
         margin={"t": 60, "r": 20, "b": 40, "l": 70},
     )
-    fig.update_xaxes(hoverformat=TIME_HOVER)
+    fig.update_xaxes(hoverformat=TIME_HOVER, rangebreaks=breaks)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
     fig.update_yaxes(title_text=f"Equity ({currency})" if currency else "Equity", row=1, col=1)
     fig.update_yaxes(title_text="Drawdown (%)", ticksuffix="%", row=2, col=1)
@@ -113,15 +118,28 @@ def equity_overlay(
     curves: pd.DataFrame | Mapping[str, pd.Series],
     normalize: bool = True,
     title: str | None = None,
+    configs: Sequence[Any] | Mapping[str, Any] | None = None,
 ) -> go.Figure:
     """Several equity curves on one chart (a DataFrame column or dict entry per run), each
-    divided by its first value when ``normalize`` (so all start at 1.0)."""
-    items = curves.items() if isinstance(curves, (pd.DataFrame, Mapping)) else []
+    divided by its first value when ``normalize`` (so all start at 1.0).
+
+    With ``configs`` (one per curve, in order, or by curve name) the curves are labelled by
+    the parameters that differ between the runs, ``fast=5`` (:func:`~research_lib.ui.plots.
+    runs.run_labels`, the curve names being run ids); else by their names."""
+    items = list(curves.items()) if isinstance(curves, (pd.DataFrame, Mapping)) else []
+    if configs is not None:
+        keys = [str(name) for name, _ in items]
+        if isinstance(configs, Mapping):
+            configs = [configs.get(key) for key in keys]
+        labels = run_labels(keys, list(configs))
+        items = [(label, curve) for label, (_, curve) in zip(labels, items, strict=True)]
     fig = go.Figure()
+    times: list[Any] = []
     for name, curve in items:
         series = pd.Series(curve).dropna().astype(float)
         if series.empty:
             continue
+        times.extend(series.index)
         if normalize:
             series = series / series.iloc[0]
         y_format = ".4f" if normalize else ",.2f"
@@ -140,7 +158,7 @@ def equity_overlay(
         template=TEMPLATE,
         title=title or default,
         height=450,
-        xaxis={"title": TIME_AXIS, "hoverformat": TIME_HOVER},
+        xaxis={"title": TIME_AXIS, "hoverformat": TIME_HOVER, "rangebreaks": time_breaks(times)},
         yaxis={"title": "Equity / starting equity" if normalize else "Equity"},
         hovermode="x unified",
         margin={"t": 60, "r": 20, "b": 40, "l": 70},

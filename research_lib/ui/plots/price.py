@@ -32,6 +32,7 @@ from research_lib.ui.plots.style import (
     TIME_HOVER,
     naive_utc,
     style_color,
+    time_breaks,
 )
 
 if TYPE_CHECKING:
@@ -132,7 +133,8 @@ def price_figure(
     lowest and highest point of equal buckets (M4, :func:`~research_lib.model.series.
     downsample_equity`), and candles are merged into coarser candles of ``k`` consecutive bars
     so that at most ``max_points // 4`` are drawn. Trade markers are never thinned. The title
-    says when this happened.
+    says when this happened. Nights and weekends without bars are cut from the time axis
+    (:func:`~research_lib.ui.plots.style.time_breaks`).
     """
     if kind not in ("candles", "line"):
         raise ConfigError(f"kind must be 'candles' or 'line', was {kind!r}")
@@ -175,7 +177,9 @@ def price_figure(
         margin={"t": 80, "r": 20, "b": 40, "l": 60},
         hovermode="closest",
     )
-    fig.update_xaxes(rangeslider_visible=False, hoverformat=TIME_HOVER)
+    fig.update_xaxes(  # the same breaks on every row's axis: nights and weekends hidden
+        rangeslider_visible=False, hoverformat=TIME_HOVER, rangebreaks=time_breaks(times)
+    )
     fig.update_xaxes(title_text=TIME_AXIS, row=2 if lower else 1, col=1)
     fig.update_yaxes(title_text=f"Price ({currency})" if currency else "Price", row=1, col=1)
     return fig

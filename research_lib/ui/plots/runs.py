@@ -18,7 +18,9 @@ import plotly.graph_objects as go
 from research_lib.errors import ConfigError, did_you_mean
 from research_lib.ui.plots.style import COLORS, TEMPLATE, metric_axis, tick_format
 
-__all__ = ["metric_bars", "sweep_grid", "sweep_heatmap"]
+__all__ = ["metric_bars", "run_labels", "sweep_grid", "sweep_heatmap"]
+
+SUFFIXES = ("_period", "_threshold")  # dropped from parameter names in labels
 
 
 def _check_column(frame: pd.DataFrame, name: str, what: str) -> None:
@@ -29,17 +31,71 @@ def _check_column(frame: pd.DataFrame, name: str, what: str) -> None:
         )
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """``fast_period`` -> ``fast``, unless two keys would then read the same."""
+    short = {}
+    for key in keys:
+        short[key] = next((key[: -len(s)] for s in SUFFIXES if key.endswith(s)), key) or key
+    taken = list(short.values())
+    return {k: v if taken.count(v) == 1 else k for k, v in short.items()}
+
+
+def _id_prefixes(ids: list[str]) -> list[str]:
+    """8-character ids, or full ids if two would look the same."""
+    short = [i[:8] for i in ids]
+    return short if len(set(short)) == len(short) else list(ids)
+
+
+def run_labels(ids: Any, configs: Any = None) -> list[str]:
+    """A label per run from the parameters whose values differ between the runs:
+    ``fast=10 slow=20`` (``_period`` and ``_threshold`` dropped from the names).
+
+    Falls back to the 8-character id prefix when configs are missing (any run without one)
+    or all equal; runs whose labels would be the same get their id prefix appended:
+    ``fast=10 (1a2b3c4d)``. ``configs`` are dicts or JSON text, one per id.
+    """
+    ids = [str(i) for i in ids]
+    prefixes = _id_prefixes(ids)
+    parsed = _configs(pd.DataFrame({"config": list(configs)})) if configs is not None else []
+    if len(parsed) != len(ids) or not all(parsed):
+        return prefixes
+    keys = list(dict.fromkeys(k for c in parsed for k in c))
+    canon = [{k: json.dumps(c.get(k), sort_keys=True, default=str) for k in keys} for c in parsed]
+    differing = [k for k in keys if len({c[k] for c in canon}) > 1]
+    names = _short_names(differing)
+    labels = [
+        " ".join(f"{names[k]}={_text(c[k])}" for k in differing if c.get(k) is not None)
+        for c in parsed
+    ]
+    labels = [label or prefix for label, prefix in zip(labels, prefixes, strict=True)]
+    return [
+        f"{label} ({prefix})" if labels.count(label) > 1 and label != prefix else label
+        for label, prefix in zip(labels, prefixes, strict=True)
+    ]
+
+
 def metric_bars(
     runs: pd.DataFrame, metric: str = "sharpe", label_column: str | None = None
 ) -> go.Figure:
     """A bar per run of one metric (green >= 0, red < 0), labelled by ``label_column``, else
-    the 8-character run ``id``, else the frame's index. Missing values draw no bar."""
+    by the parameters that differ between the runs (:func:`run_labels`, from the ``id`` and
+    ``config`` columns; the 8-character run ``id`` without configs), else the frame's index.
+    Missing values draw no bar."""
     _check_column(runs, metric, "metric")
     if label_column is not None:
         _check_column(runs, label_column, "label column")
         labels = runs[label_column].astype(str).tolist()
     elif "id" in runs.columns:
-        labels = [str(v)[:8] for v in runs["id"]]
+        configs = runs["config"] if "config" in runs.columns else None
+        labels = run_labels(runs["id"], configs)
     else:
         labels = [str(v) for v in runs.index]
     values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)

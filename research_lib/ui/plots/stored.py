@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from research_lib.errors import ConfigError
@@ -20,9 +21,14 @@ def _open(store: Any) -> ResultsStore:
 
 def equity_overlay_from_store(store: Any, run_ids: list[str], normalize: bool = True) -> go.Figure:
     """:func:`~research_lib.ui.plots.equity.equity_overlay` of stored runs (ids or unique
-    prefixes) from a ``ResultsStore`` (or a path to one); curves are labelled with
-    8-character run ids."""
-    return equity_overlay(_open(store).equity(run_ids), normalize=normalize)
+    prefixes) from a ``ResultsStore`` (or a path to one); curves are labelled by the
+    parameters that differ between the runs (``fast=5``), else with 8-character run ids."""
+    store = _open(store)
+    curves = store.equity(run_ids)
+    full_ids = store.compare(run_ids).run_ids  # the same runs, in the order of the columns
+    configs = [store.get(rid).config for rid in full_ids]
+    curves.columns = pd.Index(full_ids, name="run")
+    return equity_overlay(curves, normalize=normalize, configs=configs)
 
 
 def sweep_heatmap_from_store(

@@ -60,3 +60,39 @@ def metric_axis(name: str) -> tuple[str, str]:
 def tick_format(d3: str) -> str | None:
     """An axis tick format for a d3 number format; None (plotly's own) for integers."""
     return None if d3.endswith("d") else d3
+
+
+def time_breaks(times: Any, gap_factor: float = 3.0) -> list[dict[str, Any]]:
+    """Plotly ``rangebreaks`` that hide the time without bars: nights and weekends.
+
+    ``times`` are bar close times (converted as :func:`naive_utc` does, so the hour bounds are
+    in the axis's naive-UTC values). The bar interval is the median step between consecutive
+    times. Below a day, the longest daily stretch without bars (from the session's last close to
+    its first open, in UTC hours, wrapping midnight) becomes an ``hour`` pattern break when it is
+    longer than ``gap_factor`` bar intervals; ``["sat", "mon"]`` is added when no bar falls on a
+    Saturday or Sunday. Data without such gaps (24x7 bars) gets no breaks.
+    """
+    index = pd.DatetimeIndex(naive_utc(times)).dropna().unique().sort_values()
+    if len(index) < 2:
+        return []
+    interval = pd.Series(index[1:] - index[:-1]).median()
+    if interval <= pd.Timedelta(0):
+        return []
+    breaks: list[dict[str, Any]] = []
+    day = 24 * 60.0
+    step = interval / pd.Timedelta(minutes=1)
+    if step < day:
+        opens = index - interval
+        minutes = np.unique(
+            (opens - opens.normalize()) / pd.Timedelta(minutes=1)
+        )  # minute of the day each bar opens at
+        following = np.append(minutes[1:], minutes[0] + day)
+        gaps = following - minutes - step  # the time without bars after each one
+        longest = int(np.argmax(gaps))
+        if gaps[longest] > gap_factor * step:
+            end = (minutes[longest] + step) % day / 60.0
+            start = following[longest] % day / 60.0
+            breaks.append({"bounds": [round(end, 4), round(start, 4)], "pattern": "hour"})
+    if not (index.day_of_week >= 5).any():
+        breaks.append({"bounds": ["sat", "mon"]})
+    return breaks
