@@ -535,7 +535,7 @@ def reference_metrics(
     pandas: sessions by UTC date (Sunday joins Monday when no Saturday has bars), returns
     from the initial capital, 252 or 365 periods a year, drawdown on the bar-level path."""
     starts = pd.DatetimeIndex(bars["timestamp"])
-    if interval < pd.Timedelta(days=1):
+    if interval <= pd.Timedelta(days=1):
         days = starts.normalize()
         if not (starts.day_of_week == 5).any():
             days = days.where(starts.day_of_week != 6, days + pd.Timedelta(days=1))

@@ -6,6 +6,7 @@ The trades themselves are checked against the reference simulator in
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -179,3 +180,66 @@ def test_daily_trades_fall_on_the_session_of_their_bar() -> None:
     assert (new_york.dt.strftime("%H:%M") == "16:00").all()
     dates = set(bars["timestamp"].dt.date)
     assert set(new_york.dt.date) <= dates  # each on the date of a bar, never the next day
+
+
+def _frame(closes: list[float], **kwargs):
+    return make_bars(closes, **kwargs)
+
+
+ZIGZAG = [100 + 10 * math.sin(2 * math.pi * i / 20) for i in range(60)]
+SMA_FAST = {"fast_period": 3, "slow_period": 6, "trade_size": 10}
+
+
+def test_bars_newest_first_give_the_same_run_as_in_time_order() -> None:
+    bars = _frame(ZIGZAG)
+    ordered = run_backtest("sma_crossover", SMA_FAST, data=bars, save=False)
+    reversed_ = run_backtest("sma_crossover", SMA_FAST, data=bars.iloc[::-1], save=False)
+    assert reversed_.record.metrics == ordered.record.metrics
+    assert reversed_.total_return == pytest.approx(ordered.total_return) != 0
+    assert reversed_.equity.tolist() == ordered.equity.tolist()
+
+
+def test_naive_timestamps_are_utc_and_a_missing_volume_is_zero() -> None:
+    bars = _frame(ZIGZAG)
+    naive = bars.assign(timestamp=bars["timestamp"].dt.tz_localize(None))
+    naive.loc[10, "volume"] = float("nan")
+    result = run_backtest("sma_crossover", SMA_FAST, data=naive, save=False)
+    assert result.bars["timestamp"].iloc[0] == bars["timestamp"].iloc[0]
+    assert result.bars["volume"].iloc[10] == 0 and len(result.trades) > 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [("close", float("nan"), "a price is missing"), ("high", 1.0, "high is below")],
+)
+def test_a_bad_bars_frame_names_the_row(column, value, reason) -> None:
+    bars = _frame(ZIGZAG)
+    bars.loc[7, column] = value
+    with pytest.raises(ConfigError, match=f"row at 2024-01-02 14:37:00\\+00:00: {reason}"):
+        run_backtest("sma_crossover", SMA_FAST, data=bars, save=False)
+
+
+def test_next_open_with_bar_volume_fills_at_the_open_when_volume_is_ample() -> None:
+    bars = _frame(ZIGZAG).assign(volume=1e9)
+    result = run_backtest(
+        "sma_crossover", {**SMA_FAST, "trade_size": 100}, data=bars, save=False,
+        fill_timing="next_open", fill_volume="bar",
+    )  # fmt: skip
+    opens = bars.set_index(bars["timestamp"])["open"]
+    last_close = result.equity.index[-1]
+    entries = result.fills[result.fills["ts"] < last_close]  # the end's close-out is at a close
+    assert len(entries) >= 4
+    for fill in entries.itertuples():
+        bar_open = round(opens[opens.index <= fill.ts].iloc[-1], 2)
+        assert fill.price == pytest.approx(bar_open)
+
+
+def test_daily_bars_with_sunday_stubs_join_monday() -> None:
+    from research_lib.model.performance import period_returns
+
+    days = pd.date_range("2024-01-07", periods=21, freq="D", tz="UTC")  # Sunday first
+    days = days[days.day_of_week != 5]  # no Saturdays: FX-style daily file
+    equity = pd.Series(range(100_000, 100_000 + len(days)), index=days + pd.Timedelta("1D"))
+    returns = period_returns(equity.astype(float), days, pd.Timedelta("1D"), 100_000.0)
+    assert len(returns) == 15  # 3 weeks x 5 sessions: Sundays are Monday's
+    assert set(returns.index.day_of_week) <= {0, 1, 2, 3, 4}

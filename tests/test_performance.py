@@ -98,7 +98,7 @@ def test_ten_daily_bars_by_hand():
 
     v = perf.values
     assert perf.periods == 10
-    assert perf.annualisation == Annualisation(252.0, "bar", "252 days/yr (no weekend bars)")
+    assert perf.annualisation == Annualisation(252.0, "session", "252 days/yr (no weekend bars)")
     assert v["total_return"] == pytest.approx(103_500 / 100_000 - 1)
     mean, std = statistics.mean(returns), statistics.stdev(returns)
     assert v["sharpe"] == pytest.approx(mean / std * math.sqrt(252))
@@ -263,7 +263,7 @@ def test_override_sets_periods_per_year():
     default = performance(equity, bars, DAY, NO_TRADES, 100.0)
     custom = performance(equity, bars, DAY, NO_TRADES, 100.0, periods_per_year=260)
 
-    assert custom.annualisation == Annualisation(260.0, "bar", "set: 260/yr")
+    assert custom.annualisation == Annualisation(260.0, "session", "set: 260/yr")
     assert custom.values["sharpe"] == pytest.approx(default.values["sharpe"] * math.sqrt(260 / 252))
     with pytest.raises(ValueError, match="periods_per_year must be a positive number"):
         annualisation(bars["timestamp"], DAY, 0)
@@ -431,7 +431,7 @@ def test_round_trip_through_json():
 
     data = json.loads(json.dumps(perf.to_dict()))
 
-    assert data["periods_per_year"] == 252.0 and data["period"] == "bar"
+    assert data["periods_per_year"] == 252.0 and data["period"] == "session"
     assert data["annualisation"] == "252 days/yr (no weekend bars)" and data["periods"] == 3
     assert Performance.from_dict(data) == perf
     assert list(data["values"]) == list(PERFORMANCE_METRICS)

@@ -134,17 +134,22 @@ def open_ticks(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str, first: i
     stamps = np.maximum(starts[1:], closes[:-1] + 1).tolist()
     opens = window["open"].to_numpy(dtype=float)[1:].tolist()
     instrument_id = InstrumentId.from_str(spec.instrument_id)
-    size = Quantity(1, spec.size_precision)
+    # A quarter of the bar's volume, as Nautilus's own bar execution gives its open tick
+    # (with fill_volume: bar, the rest of a larger order fills a tick worse), at least one
+    # size increment.
+    quarters = window["volume"].to_numpy(dtype=float)[1:] / 4.0
+    step = float(spec.increment)
+    sizes = np.maximum(np.floor(quarters / step) * step, step).round(spec.size_precision)
     precision = spec.price_precision
     return [
         TradeTick(
             instrument_id,
             Price(price, precision),
-            size,
+            Quantity(size, spec.size_precision),
             AggressorSide.NO_AGGRESSOR,
             TradeId(f"open-{first + n}"),
             ts,
             ts,
         )
-        for n, (price, ts) in enumerate(zip(opens, stamps, strict=True))
+        for n, (price, size, ts) in enumerate(zip(opens, sizes.tolist(), stamps, strict=True))
     ]

@@ -74,7 +74,7 @@ def load_market_data(
     """
     if isinstance(source, pd.DataFrame):
         spec = instrument or InstrumentSpec(symbol or DEFAULT_SYMBOL)
-        bars = source.reset_index(drop=True)
+        bars = checked_frame(source)
         if bar_spec is None:
             bar_spec = infer_bar_spec(bars["timestamp"]) if len(bars) > 1 else MOCK_BAR_SPEC
         return MarketData("dataframe", spec, bar_spec, bars, bars_fingerprint(bars))
@@ -130,3 +130,46 @@ def _chosen_spec(symbol: str, specs: list[str], bar_spec: str | None) -> str | N
             "(YAML: backtest.bar_spec)"
         )
     return specs[0] if specs else None
+
+
+FRAME_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+def checked_frame(source: pd.DataFrame) -> pd.DataFrame:
+    """A bars DataFrame of your own, ready for a run: timestamps as UTC (naive ones are
+    UTC), in time order (vendor files newest first are sorted), a missing or NaN volume 0.
+    Missing columns, duplicate timestamps and NaN, non-positive or inconsistent prices
+    (high below low, open or close) raise :class:`ConfigError` naming the first bad row."""
+    missing = [c for c in FRAME_COLUMNS if c not in source.columns and c != "volume"]
+    if missing:
+        raise ConfigError(
+            f"bars DataFrame lacks {', '.join(missing)}: expected columns "
+            f"{', '.join(FRAME_COLUMNS)} (timestamp = bar open time)"
+        )
+    bars = source.loc[:, [c for c in FRAME_COLUMNS if c in source.columns]].copy()
+    stamps = pd.to_datetime(bars["timestamp"], utc=False)
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    bars["timestamp"] = stamps.dt.as_unit("ns")
+    volume = bars["volume"] if "volume" in bars else pd.Series(0.0, index=bars.index)
+    bars["volume"] = pd.to_numeric(volume, errors="coerce").fillna(0.0).astype(float)
+    bars = bars.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    prices = bars[["open", "high", "low", "close"]].apply(pd.to_numeric, errors="coerce")
+    bars[["open", "high", "low", "close"]] = prices.astype(float)
+    problems = [
+        (bars["timestamp"].isna(), "timestamp is missing"),
+        (bars["timestamp"].duplicated(), "timestamp appears twice"),
+        (prices.isna().any(axis=1), "a price is missing or not a number"),
+        ((prices <= 0).any(axis=1), "a price is not positive"),
+        (prices["high"] < prices[["low", "open", "close"]].max(axis=1), "high is below low, "
+         "open or close"),
+        (prices["low"] > prices[["open", "close"]].min(axis=1), "low is above open or close"),
+        (bars["volume"] < 0, "volume is negative"),
+    ]  # fmt: skip
+    for mask, reason in problems:
+        if mask.any():
+            row = int(mask.to_numpy().argmax())
+            raise ConfigError(
+                f"bars DataFrame row at {bars['timestamp'].iloc[row]}: {reason} "
+                f"({int(mask.sum())} rows)"
+            )
+    return bars

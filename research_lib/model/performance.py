@@ -10,10 +10,11 @@ Rules:
 
 1. Equity path: E_0 = the initial capital, at the first bar's start; E_1..E_n = the equity at
    each bar's close.
-2. Periods: for bars shorter than one day, a period is a session: the UTC calendar date of the
+2. Periods: for bars of up to one day, a period is a session: the UTC calendar date of the
    bar's start. On data with no Saturday bars at all, bars starting on a Sunday belong to the
-   following Monday's session (FX opens on Sunday evening UTC). Only sessions that have bars
-   exist (no calendar filling). For bars of one day or longer, each bar is a period.
+   following Monday's session (FX opens on Sunday evening UTC; a daily file's Sunday stub
+   joins Monday). Only sessions that have bars exist (no calendar filling). For bars longer
+   than a day, each bar is a period.
 3. Period returns: with E(k) the equity at the last bar of period k, r_1 = E(1) / E_0 - 1 and
    r_k = E(k) / E(k-1) - 1 after it. The first period's return is included.
 4. Annualisation, P periods per year: ``periods_per_year`` when given ("set: 260/yr"). Else, for
@@ -153,7 +154,7 @@ def annualisation(
 ) -> Annualisation:
     """Periods per year for bars that start at ``bar_starts`` and last ``interval`` (rule 4)."""
     interval = pd.Timedelta(interval)
-    period = "session" if interval < DAY else "bar"
+    period = "session" if interval <= DAY else "bar"
     if periods_per_year is not None:
         if not (math.isfinite(periods_per_year) and periods_per_year > 0):
             raise ValueError(f"periods_per_year must be a positive number, was {periods_per_year}")
@@ -186,7 +187,7 @@ def period_returns(
     starts = _utc_ns(bar_starts)
     _check_lengths(equity, starts)
     values = equity.to_numpy(dtype=float)
-    if pd.Timedelta(interval) < DAY:
+    if pd.Timedelta(interval) <= DAY:  # daily bars too: a Sunday stub joins Monday
         sessions = _sessions(starts)
         last = np.flatnonzero(np.append(sessions[1:] != sessions[:-1], True))
         index = pd.DatetimeIndex(sessions[last] * DAY_NS, tz="UTC", name="session")
