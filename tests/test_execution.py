@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from factories import make_bars
 
-from research_lib.cli import cli
 from research_lib.engine.execution import slipped_price
 from research_lib.engine.run_config import load_run_config
 from research_lib.errors import ConfigError
@@ -24,15 +22,6 @@ from research_lib.workflows.reproduce import rerun
 
 USER_STRATEGIES = Path(__file__).parent / "user_strategies"
 ONE_DAY = {"data": "mock", "start": "2024-01-02", "end": "2024-01-03"}
-
-
-@pytest.fixture
-def invoke(tmp_path):
-    def run(*args: str):
-        base = ["--catalog", str(tmp_path / "cat"), "--results", str(tmp_path / "r.duckdb")]
-        return CliRunner().invoke(cli, [*base, *args])
-
-    return run
 
 
 def test_a_fractional_size_on_a_whole_share_instrument_is_one_clear_line(invoke, tmp_path):

@@ -11,10 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 from factories import make_bars
 
-from research_lib.cli import cli
 from research_lib.data.catalog import Catalog
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.errors import CatalogError
@@ -46,17 +44,6 @@ def shown(output: str) -> dict[str, str]:
 
 def utc(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
-
-
-@pytest.fixture
-def invoke(tmp_path):
-    """Run the CLI on a temp catalog; returns the click Result."""
-
-    def run(*args: str):
-        base = ["--catalog", str(tmp_path / "cat"), "--results", str(tmp_path / "r.duckdb")]
-        return CliRunner().invoke(cli, [*base, *args])
-
-    return run
 
 
 def imported(invoke, tmp_path: Path, bars: pd.DataFrame, *options: str) -> Catalog:

@@ -12,9 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from research_lib.cli import cli
 from research_lib.data import partitions
 from research_lib.data.catalog import Catalog
 from research_lib.data.instruments import InstrumentSpec
@@ -44,17 +42,6 @@ def bars_csv(tmp_path: Path) -> Path:
     path = tmp_path / "aapl.csv"
     path.write_text(CSV)
     return path
-
-
-@pytest.fixture
-def invoke(tmp_path):
-    """Run the CLI on a temp catalog; returns the click Result."""
-
-    def run(*args: str):
-        base = ["--catalog", str(tmp_path / "cat"), "--results", str(tmp_path / "r.duckdb")]
-        return CliRunner().invoke(cli, [*base, *args])
-
-    return run
 
 
 @pytest.fixture

@@ -28,13 +28,12 @@ from research_lib.cli.tables import (
     Column,
     format_option,
     print_fitted,
-    short_param,
     write_csv,
     write_json,
 )
 from research_lib.errors import ConfigError, NotebookError
 from research_lib.model.metrics import metric
-from research_lib.model.params import read_value
+from research_lib.model.params import read_value, short_name
 from research_lib.settings import project_root
 from research_lib.ui.tables import metric_cells
 
@@ -256,7 +255,7 @@ def _print_ranking(
         return
     header = [
         Column("#", 0, "right"),
-        *(Column(short_param(p), 1, "right") for p in params),
+        *(Column(short_name(p), 1, "right") for p in params),
         *(
             Column(metric(name).header, priority, "right")
             for priority, name in enumerate(RANKED_METRICS, start=2)

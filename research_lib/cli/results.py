@@ -17,7 +17,6 @@ from research_lib.cli.backtest import backtest_group
 from research_lib.cli.tables import (
     Column,
     common_params,
-    data_text,
     format_option,
     param_text,
     print_fitted,
@@ -26,7 +25,13 @@ from research_lib.cli.tables import (
 )
 from research_lib.errors import ResultsError
 from research_lib.model.metrics import metric
-from research_lib.ui.tables import comparison_rows, execution_text, metric_cells, metric_rows
+from research_lib.ui.tables import (
+    comparison_rows,
+    data_text,
+    execution_text,
+    metric_cells,
+    metric_rows,
+)
 
 # The metrics list-results shows for each run, after its trade count.
 LISTED_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate")
@@ -160,7 +165,7 @@ def _print_runs(out: Any, title: str, runs: Any, configs: list[dict[str, Any]]) 
                 _text(run.symbol),
                 Text(run.status, style=None if done else "red"),
                 param_text(config, skip=common) or "—",
-                data_text(run.data_source, run.bar_spec),
+                data_text(run.data_source, run.bar_spec, compact=True),
                 _text(run.trade_count if done else None),
                 *metric_cells(run._asdict(), LISTED_METRICS),
                 *([_text(run.tags)] if with_tags else []),

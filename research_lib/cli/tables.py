@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from research_lib.model.params import short_name
+
 FORMATS = ("table", "csv", "json")
 # Config values that wire a run to its data rather than parameterise the strategy.
 WIRING_KEYS = ("instrument_id", "bar_type")
@@ -47,15 +49,10 @@ def param_text(config: dict[str, Any] | None, skip: Iterable[str] = ()) -> str:
     names; wiring values such as ``instrument_id`` and the keys in ``skip`` left out)."""
     left_out = {*WIRING_KEYS, *skip}
     return " ".join(
-        f"{short_param(key)}={_compact(value)}"
+        f"{short_name(key)}={_compact(value)}"
         for key, value in sorted((config or {}).items())
         if key not in left_out
     )
-
-
-def short_param(name: str) -> str:
-    """``fast_period`` -> ``fast``, ``oversold_threshold`` -> ``oversold``."""
-    return name.removesuffix("_period").removesuffix("_threshold") or name
 
 
 def common_params(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -68,11 +65,6 @@ def common_params(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key, value in first.items()
         if key not in WIRING_KEYS and all(key in c and c[key] == value for c in configs[1:])
     }
-
-
-def data_text(source: Any, bar_spec: Any) -> str:
-    """``mock 1-MINUTE-LAST``: where a run's bars came from."""
-    return " ".join(str(v) for v in (source, bar_spec) if v is not None and v == v) or "—"
 
 
 def fit_table(console: Any, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> tuple:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +49,7 @@ from research_lib.data.partitions import (
 from research_lib.data.readers import FileImport, ImportReport, expand_files, import_each
 from research_lib.errors import (
     CatalogError,
+    ConfigError,
     DataRangeError,
     ImportValidationError,
     InvalidSymbolError,
@@ -61,14 +61,13 @@ from research_lib.model.bars import (
     bar_opens,
     bars_fingerprint,
     parse_bar_spec,
-    to_utc,
 )
+from research_lib.model.dates import parse_when
 from research_lib.settings import catalog_root
 
 __all__ = ["Catalog", "FileImport", "ImportReport"]
 
 HINT = "(research-lib data list)"
-_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _EMPTY_BARS_VIEW = (
     "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS bar_spec, "
     "NULL::TIMESTAMPTZ_NS AS timestamp, NULL::DOUBLE AS open, NULL::DOUBLE AS high, "
@@ -452,20 +451,14 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 def _bound(
     value: str | dt.date | pd.Timestamp | None, end_of_day: bool = False
 ) -> pd.Timestamp | None:
-    """A UTC Timestamp; a date-only ``end`` becomes the last nanosecond of that day."""
+    """A UTC Timestamp by the one date rule (:func:`research_lib.model.dates.parse_when`);
+    a date-only ``end`` becomes the last nanosecond of that day."""
     if value is None:
         return None
-    date_only = (isinstance(value, str) and bool(_DATE_ONLY.match(value))) or (
-        isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-    )
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
+        return parse_when(value, end=end_of_day)
+    except ConfigError as exc:
         raise DataRangeError(f"invalid date or time {value!r}: {exc}") from None
-    ts = to_utc(ts)
-    if date_only and end_of_day:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return ts.as_unit("ns")
 
 
 def _label(value: object, default: str = "") -> str:

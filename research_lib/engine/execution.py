@@ -27,9 +27,10 @@ import pandas as pd
 from nautilus_trader.backtest.models import FeeModel, FillModel, FixedFeeModel, MakerTakerFeeModel
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.currencies import Currency
-from nautilus_trader.model.data import BookOrder
-from nautilus_trader.model.enums import BookType, OrderSide
-from nautilus_trader.model.objects import Money, Price
+from nautilus_trader.model.data import BookOrder, TradeTick
+from nautilus_trader.model.enums import AggressorSide, BookType, OrderSide
+from nautilus_trader.model.identifiers import InstrumentId, TradeId
+from nautilus_trader.model.objects import Money, Price, Quantity
 
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.model.bars import bar_closes, timestamps_ns
@@ -120,11 +121,6 @@ def open_ticks(bars: pd.DataFrame, spec: InstrumentSpec, bar_spec: str, first: i
     """Nautilus ``TradeTick`` s at the opens of bars ``first`` .. ``last - 1`` (never bar 0),
     each stamped when its bar opens but never before the previous bar's close (+1 ns), so it
     comes between the two bars."""
-    from nautilus_trader.model.data import TradeTick
-    from nautilus_trader.model.enums import AggressorSide
-    from nautilus_trader.model.identifiers import InstrumentId, TradeId
-    from nautilus_trader.model.objects import Quantity
-
     first = max(first, 1)
     if last <= first:
         return []

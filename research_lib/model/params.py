@@ -51,6 +51,18 @@ class Parameter:
     help: str = ""
 
 
+SHORTENED_SUFFIXES = ("_period", "_threshold")  # dropped from parameter names in labels
+
+
+def short_name(name: str) -> str:
+    """A parameter's name for labels and narrow tables: ``fast_period`` -> ``fast``,
+    ``oversold_threshold`` -> ``oversold``."""
+    for suffix in SHORTENED_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def read_value(text: str, what: str) -> Any:
     """A value typed as text, read as YAML: ``10`` int, ``2.5`` float, ``abc`` str, ``[a, b]``
     a list, ``true`` a bool; raises :class:`ConfigError` naming ``what`` if it cannot be read.

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from research_lib.model.bars import to_utc
+from research_lib.model.run import clean_number
 
 PERFORMANCE_METRICS = (
     "total_return",
@@ -138,7 +139,7 @@ class Performance:
         """The :class:`Performance` that :meth:`to_dict` wrote (missing metrics read as None)."""
         stored = data.get("values") or {}
         return cls(
-            values={name: _finite(stored.get(name)) for name in PERFORMANCE_METRICS},
+            values={name: clean_number(stored.get(name)) for name in PERFORMANCE_METRICS},
             notes={str(k): str(v) for k, v in (data.get("notes") or {}).items()},
             annualisation=Annualisation(
                 periods_per_year=float(data["periods_per_year"]),
@@ -264,7 +265,7 @@ def performance(
     notes: dict[str, str] = {}
     for name in PERFORMANCE_METRICS:
         outcome = outcomes[name]
-        number = None if isinstance(outcome, str) else _finite(outcome)
+        number = None if isinstance(outcome, str) else clean_number(outcome)
         values[name] = number
         if number is None:
             notes[name] = outcome if isinstance(outcome, str) else "not a finite number"
@@ -399,12 +400,3 @@ def _check_capital(initial_capital: float) -> None:
 def _check_lengths(equity: pd.Series, starts: np.ndarray) -> None:
     if len(equity) != len(starts):
         raise ValueError(f"equity has {len(equity)} values but there are {len(starts)} bars")
-
-
-def _finite(value: Any) -> float | None:
-    """A float, or None for missing, NaN and infinite values."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

@@ -24,6 +24,7 @@ import plotly.io as pio
 from research_lib.errors import ResearchError, ResultsError
 from research_lib.files import write_atomic
 from research_lib.model.metrics import COMPARE_METRICS
+from research_lib.model.performance import period_returns
 from research_lib.model.run import StoredRun
 from research_lib.store import ResultsStore
 from research_lib.ui.plots import equity_figure, equity_overlay_from_store, price_figure
@@ -189,8 +190,9 @@ def _period(run: StoredRun) -> str:
 def _single(page: _Page, run: StoredRun) -> None:
     page.title = f"{run.strategy} on {run.symbol}: run {run.id[:8]}"
     page.add(f"<h1>{_e(run.strategy)} on {_e(run.symbol)}</h1>")
+    data = data_text(run.data_source, run.bar_spec)
     page.add(
-        f'<p class="meta">Data: {_e(data_text(run))} · Period: {_e(_period(run))} · '
+        f'<p class="meta">Data: {_e(data)} · Period: {_e(_period(run))} · '
         f"Run <code>{_e(run.id)}</code> · status {_e(run.status)}</p>"
     )
     if run.status == "failed":
@@ -289,7 +291,15 @@ def _several(page: _Page, store: ResultsStore, ids: list[str]) -> None:
     page.add(f"<h1>{_e(page.title)}</h1>")
     page.heading("Runs")
     rows = [
-        (r.id[:8], r.strategy, r.symbol, data_text(r), _period(r), r.status, _time(r.created_at))
+        (
+            r.id[:8],
+            r.strategy,
+            r.symbol,
+            data_text(r.data_source, r.bar_spec),
+            _period(r),
+            r.status,
+            _time(r.created_at),
+        )
         for r in runs
     ]
     page.add(_table(rows, ("Run", "Strategy", "Symbol", "Data", "Period", "Status", "Created")))
@@ -368,15 +378,17 @@ def rolling_sharpe(
     periods_per_year: float | None = None,
     window: int = ROLLING_WINDOW,
 ) -> pd.Series:
-    """The Sharpe ratio of the last ``window`` session returns (fewer at the start, at least
-    2), annualised with sqrt(``periods_per_year``) (252 when unknown)."""
+    """The Sharpe ratio of the last ``window`` session returns (the sessions of
+    :func:`research_lib.model.performance.period_returns`; fewer at the start, at least 2),
+    annualised with sqrt(``periods_per_year``) (252 when unknown)."""
     values = equity.astype(float).dropna()
-    sessions = values.groupby(values.index.normalize()).last()  # the last equity of each date
-    start = float(initial_capital) if initial_capital else None
-    previous = sessions.shift(1)
-    if start is not None and not previous.empty:
-        previous.iloc[0] = start
-    returns = (sessions / previous - 1.0).dropna()
+    if values.empty:
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    start = float(initial_capital) if initial_capital else float(values.iloc[0])
+    # The metrics' own sessions (model.performance); without a capital the first is dropped.
+    returns = period_returns(values, values.index, pd.Timedelta(days=1), start)
+    if not initial_capital:
+        returns = returns.iloc[1:]
     rolling = returns.rolling(window, min_periods=2)
     ratio = rolling.mean() / rolling.std(ddof=1) * math.sqrt(periods_per_year or 252.0)
     return ratio.replace([math.inf, -math.inf], float("nan"))

@@ -118,7 +118,7 @@ def summary_rows(
     ]
     rows: list[Row] = [
         ("Run", run_id if full_id else run_id[:8]),
-        ("Data", data_text(record)),
+        ("Data", data_text(record.data_source, record.bar_spec)),
         ("Period", str(summary["period"])),
         ("Bars", f"{summary['bars']:,}"),
     ]
@@ -135,13 +135,13 @@ def summary_rows(
     return rows
 
 
-def data_text(record: Any) -> str:
+def data_text(source: Any, bar_spec: Any = None, *, compact: bool = False) -> str:
     """Where a run's bars came from: ``mock (synthetic) 1-MINUTE-LAST``, ``catalog
-    1-DAY-LAST``."""
-    source = getattr(record, "data_source", None) or "?"
-    label = "mock (synthetic)" if source == "mock" else source
-    spec = getattr(record, "bar_spec", None)
-    return f"{label} {spec}" if spec else label
+    1-DAY-LAST``; ``compact`` (narrow tables) leaves out "(synthetic)"; ``—`` when unknown."""
+    parts = [v for v in (source, bar_spec) if v is not None and v == v]
+    if not compact and source == "mock":
+        parts[0] = "mock (synthetic)"
+    return " ".join(str(v) for v in parts) or MISSING
 
 
 def execution_text(settings: dict[str, Any]) -> str:

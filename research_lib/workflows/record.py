@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from research_lib.engine.runner import EngineOptions, execute, prepare, run_settings
+from research_lib.errors import ConfigError
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED
 from research_lib.model.execution import Costs, Execution, execution_of
 from research_lib.model.run import BacktestResult, RunRecord
@@ -75,12 +76,13 @@ def run_backtest(
     read by :func:`research_lib.model.dates.parse_when` (a bare end date is the whole day).
     """
     started = time.perf_counter()
+    problem: ConfigError | None = None
     try:
         chosen = execution_of(
             execution, fill_timing=fill_timing, fill_volume=fill_volume, costs=costs
         )
-    except Exception:
-        chosen = None
+    except ConfigError as exc:  # raised below, where the failed run is recorded
+        chosen, problem = None, exc
     record = RunRecord(
         id=str(uuid.uuid4()),
         source=source,
@@ -95,10 +97,8 @@ def run_backtest(
         ),
     )  # fmt: skip
     try:
-        if chosen is None:  # raise the clear error, recorded as a failed run
-            chosen = execution_of(
-                execution, fill_timing=fill_timing, fill_volume=fill_volume, costs=costs
-            )
+        if problem is not None:
+            raise problem
         setup = prepare(
             strategy, record.config or {}, config_path=config_path, data=data, symbol=symbol,
             start=start, end=end, catalog=catalog, seed=seed, instrument=instrument,

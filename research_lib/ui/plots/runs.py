@@ -16,11 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from research_lib.errors import ConfigError, did_you_mean
+from research_lib.model.params import short_name
 from research_lib.ui.plots.style import COLORS, TEMPLATE, metric_axis, tick_format
 
 __all__ = ["metric_bars", "run_labels", "sweep_grid", "sweep_heatmap"]
-
-SUFFIXES = ("_period", "_threshold")  # dropped from parameter names in labels
 
 
 def _check_column(frame: pd.DataFrame, name: str, what: str) -> None:
@@ -43,7 +42,7 @@ def _short_names(keys: list[str]) -> dict[str, str]:
     """``fast_period`` -> ``fast``, unless two keys would then read the same."""
     short = {}
     for key in keys:
-        short[key] = next((key[: -len(s)] for s in SUFFIXES if key.endswith(s)), key) or key
+        short[key] = short_name(key)
     taken = list(short.values())
     return {k: v if taken.count(v) == 1 else k for k, v in short.items()}
 
