@@ -28,6 +28,8 @@ class Settings:
     sweep_grid: dict[str, list[int]] = field(default_factory=lambda: dict(sweeps.GRID))
     sweep_end: str = sweeps.END
     sweep_workers: list[int] = field(default_factory=lambda: [1, 2])
+    overhead_tasks: int = 100  # no-op tasks through the executor, per-task overhead
+    short_points: bool = True  # 100 points on one day of bars, on 1 and 2 workers
     startup_repeats: int = 5
     list_runs: int = 100_000
     list_repeats: int = 5
@@ -45,6 +47,8 @@ class Settings:
             sweep_grid=dict(sweeps.QUICK_GRID),
             sweep_end=sweeps.QUICK_END,
             startup_repeats=3,
+            overhead_tasks=20,
+            short_points=False,
             list_runs=10_000,
             list_repeats=3,
             readback_repeats=3,
@@ -66,13 +70,21 @@ def run_suite(
         ),
         "import": lambda: data.bench_import(settings.import_rows, workdir, settings.import_repeats),
         "query": lambda: data.bench_query(settings.query_rows, workdir, settings.query_repeats),
-        "sweep": lambda: sweeps.bench_sweep(
-            workdir,
-            settings.sweep_grid,
-            end=settings.sweep_end,
-            workers=settings.sweep_workers,
-            log=log,
-        ),
+        "sweep": lambda: {
+            **sweeps.bench_sweep(
+                workdir,
+                settings.sweep_grid,
+                end=settings.sweep_end,
+                workers=settings.sweep_workers,
+                log=log,
+            ),
+            "overhead": sweeps.bench_overhead(settings.overhead_tasks),
+            **(
+                {"short_points": sweeps.bench_short_points(workdir, log=log)}
+                if settings.short_points
+                else {}
+            ),
+        },
         "startup": lambda: cli.bench_startup(settings.startup_repeats),
         "list": lambda: cli.bench_list(settings.list_runs, workdir, settings.list_repeats),
         "readback": lambda: sweeps.bench_readback(

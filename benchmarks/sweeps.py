@@ -1,10 +1,12 @@
-"""Benchmark 4: one SMA sweep on 1 worker and on 2, each started from a fresh process; and
+"""Benchmark 4: one SMA sweep on 1 worker and on 2, each started from a fresh process, with
+the Dask executor's fixed costs (cluster start, per-task overhead, 100 short points); and
 benchmark 7: reading a 200-run sweep back from the results store.
 
 Each sweep runs the way a user starts one (``research_lib.workflows.sweep.sweep`` from a new
-Python), so both pay their imports: the 1-worker sweep once, the 2-worker sweep in its spawned
-worker too. By default every point runs on a year of 1-minute bars, the lower end of what the
-researchers sweep over (100k-1M bars); ``--sweep-end`` picks a shorter period.
+Python), so both pay their imports: the 1-worker sweep once, in this process; the 2-worker
+sweep also starts a local Dask cluster whose workers import Nautilus. By default every point
+runs on a year of 1-minute bars, the lower end of what the researchers sweep over (100k-1M
+bars); ``--sweep-end`` picks a shorter period.
 
 The read-back store is filled in SQL (``INSERT ... SELECT`` over ``range()``) after
 ``ResultsStore`` has created the schema: ``runs`` rows of one sweep varying two parameters,
@@ -105,6 +107,67 @@ def bench_sweep(
         "cpu_estimate_speedup": cpu_speedup,
         "same_trades": all(r["trades"] == runs[0]["trades"] for r in runs),
         "all_completed": all(r["completed"] == points for r in runs),
+    }
+
+
+# 100 points on one day of bars (390): the run is short, so the fixed cost per task shows.
+SHORT_GRID = {"fast_period": list(range(2, 52)), "slow_period": [60, 70]}
+SHORT_DAY = "2024-01-02"
+
+
+def _noop(task: int, shared: Any) -> int:
+    return task
+
+
+def measure_overhead(tasks: int, workers: int) -> dict[str, Any]:
+    """In this process (meant for a fresh one): start a local cluster, then run ``tasks``
+    tasks that do nothing through :func:`run_tasks`, twice (the first warms the workers)."""
+    from research_lib.workflows import executor
+
+    with timed() as start:
+        cluster = executor.connect(workers, None)
+        address = cluster.__enter__().client.scheduler.address
+    try:
+        executor.run_tasks(_noop, list(range(tasks)), scheduler=address)
+        with timed() as run:
+            done = executor.run_tasks(_noop, list(range(tasks)), scheduler=address)
+    finally:
+        cluster.__exit__(None, None, None)
+    return {
+        "workers": workers,
+        "tasks": tasks,
+        "cluster_start_seconds": start.wall,
+        "seconds": run.wall,
+        "per_task_ms": 1000 * run.wall / tasks,
+        "completed": len(done),
+    }
+
+
+def bench_overhead(tasks: int = 100, workers: int = 2) -> dict[str, Any]:
+    """The executor's own cost: cluster start-up and the time per task that does nothing."""
+    return in_fresh_process(measure_overhead, tasks, workers)
+
+
+def bench_short_points(
+    workdir: Path, workers: Sequence[int] = (1, 2), log: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """100 points on one day of bars each, on each worker count: the fixed cost per point."""
+    runs = []
+    for count in workers:
+        results = workdir / f"short_points_{count}_workers.duckdb"
+        results.unlink(missing_ok=True)
+        run = in_fresh_process(run_sweep, SHORT_GRID, SHORT_DAY, SHORT_DAY, count, str(results))
+        run["seconds_per_point"] = run["seconds"] / max(run["points"], 1)
+        log(f"{run['points']} short points on {count} worker(s): {run['seconds']:.2f} s")
+        runs.append(run)
+    points = math.prod(len(values) for values in SHORT_GRID.values())
+    return {
+        "points": points,
+        "bars_per_point": runs[-1]["bars_per_point"],
+        "runs": runs,
+        "speedup": runs[0]["seconds"] / runs[-1]["seconds"],
+        "all_completed": all(r["completed"] == points for r in runs),
+        "same_trades": all(r["trades"] == runs[0]["trades"] for r in runs),
     }
 
 

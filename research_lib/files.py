@@ -3,19 +3,25 @@
 :func:`write_atomic` is the one way a single file is replaced: the data goes to a temporary
 file in the same folder, is fsynced, moved over the target with ``os.replace`` and the folder
 is fsynced, so a reader (or a crash at any moment) sees the old file or the new one, never a
-part. The catalog's multi-file commit builds on :func:`write_synced`, :func:`fsync_dir`,
-:func:`link_or_copy` and :func:`make_dirs`.
+part. The catalog's multi-file commit (:mod:`research_lib.data.commit`) builds on it,
+:func:`write_synced`, :func:`fsync_dir` and :func:`make_dirs`, and serialises its writers
+with :func:`locked`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, writers must take turns
+    fcntl = None
 
 
 def fsync_dir(directory: Path) -> None:
@@ -54,17 +60,50 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
-def link_or_copy(source: Path, backup: Path) -> None:
-    """Keep ``source``'s bytes reachable at ``backup`` (a hard link, or a copy)."""
-    try:
-        os.link(source, backup)  # the old bytes stay reachable after os.replace
-    except OSError:  # pragma: no cover - filesystems without hard links
-        shutil.copy2(source, backup)
-
-
 def make_dirs(directory: Path, created: list[Path]) -> None:
     """``mkdir -p``, appending the directories that were new to ``created`` (outermost first)."""
     missing = [d for d in (directory, *directory.parents) if not d.exists()]
     for d in reversed(missing):
         d.mkdir()
         created.append(d)
+
+
+@contextlib.contextmanager
+def locked(path: Path, exclusive: bool = True, timeout: float = 30.0) -> Iterator[bool]:
+    """Hold an advisory ``flock`` on ``path`` (created if missing) for the ``with`` block.
+
+    ``exclusive=False`` takes a shared lock (readers), which exclusive holders (writers) wait
+    for and the other way round. Waits at most ``timeout`` seconds, then raises
+    :class:`TimeoutError`. Yields False, without locking, when ``path`` cannot be created or
+    opened (a read-only folder) and only a shared lock was asked for: reads go ahead. The
+    kernel drops the lock when the process dies, so a ``kill -9`` leaves nothing stale.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        yield False
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        if exclusive:
+            raise
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield False
+            return
+    try:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path} is locked by another process") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

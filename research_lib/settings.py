@@ -11,11 +11,19 @@ root. Each location is resolved in this order:
 4. the current directory.
 
 ``research-lib info`` prints what this gives and why.
+
+Trusted code (:func:`untrusted`): the modules of the standard library, of this environment's
+site-packages and of the folders its ``.pth`` files add (an editable install: the project).
+``research-lib strategy validate`` imports no other module unless asked (``--import``).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.machinery
 import os
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,7 @@ ENV_VARS = {
     "catalog": "RESEARCH_LIB_CATALOG",
     "results": "RESEARCH_LIB_RESULTS",
     "notebooks": "RESEARCH_LIB_NOTEBOOKS",
+    "scheduler": "RESEARCH_LIB_SCHEDULER",
 }
 
 
@@ -106,3 +115,85 @@ def describe(catalog: Any = None, results: Any = None) -> dict[str, Location]:
         "results": locate("results", results),
         "notebooks": locate("notebooks"),
     }
+
+
+# -- trusted code: which modules a check may import ---------------------------------------
+
+
+def trusted_roots() -> list[Path]:
+    """Folders whose modules are trusted: the standard library, this environment's
+    site-packages and the folders its ``.pth`` files add (editable installs: the project)."""
+    paths = sysconfig.get_paths()
+    roots = {Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(Path(__file__).resolve().parent)  # research_lib itself
+    for site in {Path(paths["purelib"]), Path(paths["platlib"])}:
+        for pth in site.glob("*.pth") if site.is_dir() else ():
+            for line in pth.read_text(encoding="utf-8", errors="replace").splitlines():
+                entry = line.strip()
+                if entry and not entry.startswith(("#", "import ", "import\t")):
+                    roots.add((site / entry).resolve() if not Path(entry).is_absolute() else
+                              Path(entry).resolve())  # fmt: skip
+    return sorted(root.resolve() for root in roots)
+
+
+def module_origin(module: str) -> Path | None:
+    """The file (or package folder) ``module`` would be imported from, found without
+    executing anything (no parent package is imported); None when it is not found."""
+    search: list[str] | None = None
+    origin: Path | None = None
+    for i, part in enumerate(module.split(".")):
+        name = ".".join(module.split(".")[: i + 1])
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            spec = getattr(loaded, "__spec__", None)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(name if search else part, search)
+        if spec is None:
+            return None
+        if spec.origin and spec.origin not in ("built-in", "frozen"):
+            origin = Path(spec.origin)
+        elif spec.submodule_search_locations:
+            origin = Path(next(iter(spec.submodule_search_locations)))
+        search = list(spec.submodule_search_locations or [])
+    return origin
+
+
+def untrusted(path: str) -> str | None:
+    """Why importing the module of ``path`` (``module:Class``) would run code from outside
+    the installed packages and the project, or None when it would not (already imported,
+    built in, under :func:`trusted_roots`, or not found at all: the import then fails)."""
+    module = path.partition(":")[0]
+    if module in sys.modules:
+        return None
+    try:
+        origin = module_origin(module)
+    except (ImportError, ValueError, OSError):
+        return None
+    if origin is None:
+        return None
+    resolved = origin.resolve()
+    if any(resolved.is_relative_to(root) for root in trusted_roots()):
+        return None
+    return f"module {module} ({origin}) is outside the installed packages and the project"
+
+
+def defines_class(path: str) -> str | None:
+    """Why the source of ``path``'s module (found without importing it) does not define
+    its class at the top level, or None when it does."""
+    module, _, name = path.partition(":")
+    origin = module_origin(module)
+    if origin is None:
+        return f"no module named '{module}' (is its folder on PYTHONPATH?)"
+    file = origin / "__init__.py" if origin.is_dir() else origin
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"cannot read {file}: {exc}"
+    names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    names |= {
+        alias.asname or alias.name.rpartition(".")[2]
+        for n in tree.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for alias in n.names
+    }
+    return None if name in names else f"{file} defines no class {name}"

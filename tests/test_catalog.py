@@ -221,7 +221,7 @@ def test_same_symbol_with_another_venue_or_currency_is_refused(catalog, tmp_path
 
 
 def failing_replace(monkeypatch, fail_on_call: int, error: type[BaseException] = OSError):
-    """Make the ``fail_on_call``-th ``os.replace`` raise; later calls (the rollback) work."""
+    """Make the ``fail_on_call``-th ``os.replace`` raise; later calls work."""
     real_replace = os.replace
     calls = {"n": 0}
 
@@ -235,13 +235,11 @@ def failing_replace(monkeypatch, fail_on_call: int, error: type[BaseException] =
     return calls
 
 
-@pytest.mark.parametrize("fail_on_call", [1, 2])
-def test_interrupted_import_of_new_symbol_leaves_catalog_as_before(
-    catalog, tmp_path, monkeypatch, fail_on_call
-):
+def test_a_failure_before_the_journal_leaves_the_catalog_as_before(catalog, tmp_path, monkeypatch):
+    # os.replace call 1 puts the commit journal in place: failing it means no commit
     write_csv(generate_bars("2024-01-02", "2024-01-05", seed=3), tmp_path / "msft.csv")
     before = snapshot(catalog.root)
-    failing_replace(monkeypatch, fail_on_call)
+    failing_replace(monkeypatch, 1)
     with pytest.raises(OSError, match="simulated crash"):
         catalog.import_csv(tmp_path / "msft.csv", "MSFT")
     assert snapshot(catalog.root) == before
@@ -251,19 +249,32 @@ def test_interrupted_import_of_new_symbol_leaves_catalog_as_before(
     assert catalog.import_csv(tmp_path / "msft.csv", "MSFT").rows_added > 0
 
 
-def test_interrupted_overwrite_restores_the_replaced_partition(catalog, tmp_path, monkeypatch):
+def test_a_failed_move_after_the_journal_is_retried_and_completes(catalog, tmp_path, monkeypatch):
+    write_csv(generate_bars("2024-01-02", "2024-01-05", seed=3), tmp_path / "msft.csv")
+    calls = failing_replace(monkeypatch, 2)  # the first move fails once
+    report = catalog.import_csv(tmp_path / "msft.csv", "MSFT")
+    assert calls["n"] == 4  # journal, failed move, then both moves again
+    assert not (catalog.root / ".tmp").exists()
+    assert len(catalog.bars("MSFT")) == report.rows_added
+    assert catalog.instrument("MSFT").venue == "NASDAQ"
+
+
+def test_an_interrupt_after_the_journal_is_finished_by_the_next_read(
+    catalog, tmp_path, monkeypatch
+):
     # A 3-decimal price grows the stored precision, so both the partition and the
-    # instruments table are replaced; the crash hits the second replace.
+    # instruments table are replaced; Ctrl-C hits between the two moves.
     bars = generate_bars("2024-01-30", "2024-02-02", seed=5)
     bars.loc[0, "close"] = bars.loc[0, "low"] + 0.001
     write_csv(bars, tmp_path / "more.csv")
-    before = snapshot(catalog.root)
-    calls = failing_replace(monkeypatch, 2, KeyboardInterrupt)
+    failing_replace(monkeypatch, 3, KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         catalog.import_csv(tmp_path / "more.csv", "AAPL")
-    assert calls["n"] == 4  # partition, instruments (fails), then both restored from backups
-    assert snapshot(catalog.root) == before
-    assert catalog.instrument("AAPL").price_precision == 2
+    monkeypatch.undo()
+    assert (catalog.root / ".tmp" / "journal.json").is_file()  # decided, not yet complete
+    assert catalog.instrument("AAPL").price_precision == 3  # the read finished it
+    assert not (catalog.root / ".tmp").exists()
+    assert catalog.bars("AAPL")["timestamp"].max() > pd.Timestamp("2024-02-01", tz="UTC")
 
 
 def test_failed_parquet_write_cleans_its_temp_files(catalog, tmp_path, monkeypatch):
@@ -282,13 +293,14 @@ def test_failed_parquet_write_cleans_its_temp_files(catalog, tmp_path, monkeypat
     assert not (catalog.root / ".tmp").exists()
 
 
-def test_failed_first_import_leaves_no_catalog_directory(tmp_path, monkeypatch):
+def test_failed_first_import_leaves_an_empty_catalog(tmp_path, monkeypatch):
     write_csv(generate_bars("2024-01-02", "2024-01-03"), tmp_path / "aapl.csv")
     cat = Catalog(tmp_path / "catalog")
-    failing_replace(monkeypatch, 2)
+    failing_replace(monkeypatch, 1)
     with pytest.raises(OSError):
         cat.import_csv(tmp_path / "aapl.csv", "AAPL")
-    assert not cat.root.exists()
+    assert sorted(p.name for p in cat.root.iterdir()) == [".lock"]  # the lock file only
+    assert cat.symbols().empty
 
 
 # -- symbols and paths ---------------------------------------------------------------------

@@ -7,12 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
+from factories import make_result
 
 from research_lib.cli import cli
-from research_lib.store import ResultsStore
-from research_lib.workflows import notebooks
+from research_lib.store import ResultsStore, db
+from research_lib.workflows import executor, notebooks
 from research_lib.workflows.notebooks import NotebookExecutionError, NotebookRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +108,8 @@ def test_notebook_run_errors(invoke, tmp_path):
     assert unknown.exit_code == 1 and "did you mean 'symbol'" in unknown.output
 
 
-def test_sweep_prints_skipped_points_and_the_ranked_table(invoke, tmp_path):
+def test_sweep_prints_skipped_points_and_the_ranked_table(invoke, tmp_path, monkeypatch):
+    monkeypatch.setattr(executor, "cpu_count", lambda: 1)  # the default: one worker a core
     result = invoke(
         "sweep", "sma_crossover", "--grid", "fast_period=5,10", "--grid", "slow_period=10:20:10",
         "--data", "mock", "--start", "2024-01-02", "--end", "2024-01-03", "--sort", "return",
@@ -182,3 +185,85 @@ def test_lab_execs_jupyter_lab_in_this_environment(invoke, monkeypatch):
     assert file == sys.executable
     assert args[:4] == [sys.executable, "-m", "jupyter", "lab"]
     assert f"--ServerApp.root_dir={ROOT}" in args and args[-1] == "--no-browser"
+
+
+def test_notebook_run_takes_yaml_dates_times_and_sets(invoke, tmp_path):
+    # YAML reads 2024-01-02T14:30:00 as a datetime and !!set as a set: the notebook gets
+    # ISO text and a sorted list (papermill writes parameters as JSON).
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("tags: !!set {zeta, alpha}\nend: 2024-01-03T21:00:00\n")
+    result = invoke(
+        "notebook", "run", NOTEBOOK, "-f", str(params_file), "-p", "start",
+        "2024-01-02T14:30:00", "-p", "data", "mock", "--output", str(tmp_path / "o.ipynb"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = ResultsStore(tmp_path / "results.duckdb")
+    run = store.get(store.list()["id"].iloc[0])
+    assert run.status == "completed" and list(run.tags) == ["alpha", "zeta"]
+    assert run.settings["start"] == "2024-01-02T14:30:00"
+    assert run.settings["end"] == "2024-01-03T21:00:00"
+    assert str(run.start) == "2024-01-02 14:30:00+00:00"
+
+
+def test_notebook_run_refuses_a_value_a_notebook_cannot_take(tmp_path):
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("tags: !!binary aGVsbG8=\n")
+    result = CliRunner().invoke(
+        cli,
+        ["--results", str(tmp_path / "r.duckdb"), "notebook", "run", NOTEBOOK, "-f",
+         str(params_file)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: parameter 'tags': a bytes cannot be passed to a notebook; give text, a "
+        "number, true/false, a list or a mapping"
+    )
+    assert not (tmp_path / "r.duckdb").exists()
+
+
+def test_sweep_caps_workers_at_the_cores_with_a_warning(invoke, monkeypatch):
+    monkeypatch.setattr(executor, "cpu_count", lambda: 1)
+    result = invoke(
+        "sweep", "sma", "-g", "fast_period=5", "--data", "mock", "--start", "2024-01-02",
+        "--end", "2024-01-02", "--workers", "16", "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "warning: 16 workers asked for, 1 started: 1 cores" in result.output
+    assert "1 of 1 points to run (1 worker, via runner)" in result.output
+
+
+def test_sweep_on_a_read_only_store_says_the_runs_were_kept(invoke, tmp_path, monkeypatch):
+    store = tmp_path / "results.duckdb"
+    ResultsStore(store).save(make_result())  # the file exists; from now on it cannot be written
+    real_open = db.open_file
+
+    def read_only(path: str, read_only: bool):
+        if not read_only:
+            raise duckdb.IOException("IO Error: Cannot open file: Permission denied")
+        return real_open(path, read_only)
+
+    monkeypatch.setattr(db, "open_file", read_only)
+    result = invoke(
+        "sweep", "sma", "-g", "fast_period=5,10", "--data", "mock", "--start", "2024-01-02",
+        "--end", "2024-01-02", "--workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.output.replace("\n", "")  # long lines wrap at 80 columns
+    assert "2 completed, 0 failed, 0 skipped" in out
+    assert f"2 runs NOT saved to {store} (not writable): kept in {store}.pending" in out
+    assert "; saved to" not in out
+    monkeypatch.undo()
+    assert len(ResultsStore(store).list()) == 3  # added on the next open
+
+
+def test_parameter_values_become_what_a_notebook_can_hold():
+    import datetime as dt
+
+    value = {
+        "when": dt.datetime(2024, 1, 2, 14, 30), "day": dt.date(2024, 1, 2),
+        "where": Path("/tmp/x"), "pair": (1, {3, 2}), "mixed": {1, "a"},
+    }  # fmt: skip
+    assert notebooks._plain(value, "p") == {
+        "when": "2024-01-02T14:30:00", "day": "2024-01-02", "where": "/tmp/x",
+        "pair": [1, [2, 3]], "mixed": ["a", 1],
+    }  # fmt: skip

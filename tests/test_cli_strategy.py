@@ -183,3 +183,88 @@ def test_run_config_bad_file(tmp_path):
     ran = invoke("backtest", "run-config", str(tmp_path / "none.yaml"))
     assert ran.exit_code == 1
     assert ran.stderr.strip() == f"Error: {tmp_path / 'none.yaml'}: no such file"
+
+
+# -- trust: validate does not run code from outside the installed packages and the project
+
+
+USER_STRATEGY = """\
+from pathlib import Path
+Path({marker!r}).write_text("imported")
+from research_lib.strategies.sma_crossover import SMACrossover as Mine, SMAConfig as MineConfig
+"""
+
+
+@pytest.fixture
+def untrusted_module(tmp_path, monkeypatch):
+    """A module outside the installed packages and the project, on sys.path, whose import
+    leaves a marker file; and a config naming it."""
+    name = f"mine_{tmp_path.name.replace('-', '_')}"
+    marker = tmp_path / "imported.txt"
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(USER_STRATEGY.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(folder))
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        f"strategy_path: {name}:Mine\nconfig_path: {name}:MineConfig\n"
+        "config:\n  fast_period: 3\n  slow_period: 7\n"
+        "backtest:\n  data: mock\n  start: 2024-01-02\n  end: 2024-01-02\n"
+    )
+    yield name, marker, config, folder
+    sys.modules.pop(name, None)
+
+
+def test_validate_reads_untrusted_code_without_importing_it(untrusted_module):
+    name, marker, config, folder = untrusted_module
+    result = invoke("strategy", "validate", str(config))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"{config}: OK (not imported: module {name} ({folder / (name + '.py')}) is outside "
+        "the installed packages and the project; --import checks it)\n"
+    )
+    assert not marker.exists()
+
+
+def test_validate_of_untrusted_code_still_finds_missing_classes(untrusted_module, tmp_path):
+    name, marker, _, _ = untrusted_module
+    config = tmp_path / "typo.yaml"
+    config.write_text(f"strategy_path: {name}:Mien\nconfig_path: {name}:MineConfig\n")
+    result = invoke("strategy", "validate", str(config))
+    assert result.exit_code == 1
+    assert f"{config}:1: strategy_path: " in result.stdout and "defines no class Mien" in (
+        result.stdout
+    )
+    assert not marker.exists()
+
+
+def test_validate_import_and_run_config_import_what_the_user_runs(untrusted_module, tmp_path):
+    name, marker, config, _ = untrusted_module
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("slow_period: 7", "slow_period: 2"))
+    result = invoke("strategy", "validate", "--import", str(bad))
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{bad}:5: config.slow_period: must be greater than fast_period (3), was 2\n"
+    )
+    assert marker.read_text() == "imported"
+    marker.unlink()
+    sys.modules.pop(name, None)
+    base = ["--results", str(tmp_path / "r.duckdb")]
+    ran = CliRunner().invoke(cli, [*base, "backtest", "run-config", str(config)])
+    assert ran.exit_code == 0, ran.output
+    assert marker.exists()
+
+
+def test_validate_imports_installed_and_project_code_as_before(tmp_path):
+    config = tmp_path / "sma.yaml"
+    config.write_text(
+        "strategy_path: research_lib.strategies.sma_crossover:SMACrossover\n"
+        "config_path: research_lib.strategies.sma_crossover:SMAConfig\n"
+        "config:\n  fast_period: 5\n  slow_period: 4\n"
+    )
+    result = invoke("strategy", "validate", str(config))
+    assert (
+        result.stdout
+        == f"{config}:5: config.slow_period: must be greater than fast_period (5), was 4\n"
+    )

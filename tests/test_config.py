@@ -377,7 +377,11 @@ def test_parse_params_reads_yaml_scalars():
         ("=5", "--param expects key=value, got '=5'"),
         ("fast period=5", "--param expects key=value, got 'fast period=5'"),
         ("fast_period=", "--param fast_period has no value, expected fast_period=VALUE"),
-        ("fast_period=[1", "--param fast_period: cannot read value '[1'"),
+        (
+            "fast_period=[1",
+            "--param fast_period: cannot read value '[1': expected ',' or ']', but got "
+            "'<stream end>'",
+        ),
     ],
 )
 def test_parse_params_rejects_bad_items(item, message):

@@ -207,8 +207,11 @@ def test_blank_first_line_and_unparseable_csv(tmp_path):
     with pytest.raises(ImportValidationError, match="line 1 is blank; expected a header"):
         read_bars_csv(blank)
     quoted = write(tmp_path, 'timestamp,open,high,low,close\n"2024-01-02,1,2,0.5,1.5\n', "q.csv")
-    with pytest.raises(ImportValidationError, match="line 2: expected 5 fields, found 1"):
+    with pytest.raises(ImportValidationError, match="line 2: a quoted field runs onto the next"):
         read_bars_csv(quoted)
+    short = write(tmp_path, "timestamp,open,high,low,close\n2024-01-02\n", "short.csv")
+    with pytest.raises(ImportValidationError, match="line 2: expected 5 fields, found 1"):
+        read_bars_csv(short)
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes(b"timestamp,open,high,low,close\n2024-01-02\xe9,1,2,0.5,1.5\n")
     with pytest.raises(ImportValidationError, match=r"latin1\.csv: cannot parse the CSV: .*UTF8"):
@@ -366,5 +369,5 @@ def test_symbols_from_file_names_and_globs(tmp_path):
 def test_missing_file_and_directory_are_one_line(tmp_path):
     with pytest.raises(ImportValidationError, match=r"nope\.csv: no such file$"):
         read_bars_csv(tmp_path / "nope.csv")
-    with pytest.raises(ImportValidationError, match="is a directory, not a file"):
+    with pytest.raises(ImportValidationError, match="is a directory, not a regular file"):
         read_bars_csv(tmp_path)

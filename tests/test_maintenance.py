@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from click.testing import CliRunner
 
 from research_lib.cli import cli
 from research_lib.data.catalog import Catalog
+from research_lib.data.commit import KILL_ENV, commit_steps
 from research_lib.data.maintenance import TRASH_DIR, delete_bars, plan_delete, resample
+from research_lib.data.verify import verify_catalog
 from research_lib.errors import CatalogError, UnknownSymbolError
 
 GOOD = Path(__file__).resolve().parent / "data" / "good"
@@ -185,105 +188,76 @@ def test_unknown_symbol_and_spec_are_one_line_listing_what_exists(invoke, root):
     assert tree_digest(root) == before
 
 
-def test_a_failed_instrument_commit_puts_the_bars_back(root, monkeypatch):
-    from research_lib.data import maintenance
+def test_a_failed_instrument_write_changes_nothing(root, monkeypatch):
+    from research_lib.data import partitions
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
     before = tree_digest(root)
-    monkeypatch.setattr(maintenance, "commit_tables", broken)
+    monkeypatch.setattr(partitions, "write_parquet", broken)
     with pytest.raises(OSError, match="disk full"):
         delete_bars(Catalog(root), "AAPL")
-    after = tree_digest(root)
-    assert after == before
+    assert tree_digest(root) == before
     assert Catalog(root).bar_specs("AAPL") == ["1-DAY-LAST", "1-MINUTE-LAST"]
 
 
-# -- a real kill in the middle of a delete -------------------------------------------------
+# -- a real kill at every step of a delete -------------------------------------------------
 
 CRASH = """
-import os, signal, sys
+import sys
 from research_lib.data import maintenance
 from research_lib.data.catalog import Catalog
 
-root, step, when, bar_spec = sys.argv[1:]
-original = getattr(maintenance, step)
-
-def crash(*args, **kwargs):
-    if when == "after":
-        original(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-setattr(maintenance, step, crash)
+root, bar_spec = sys.argv[1:]
 maintenance.delete_bars(Catalog(root), "AAPL", bar_spec or None)
 """
 
 
-def killed_delete(root: Path, step: str, when: str, bar_spec: str = "") -> None:
-    """Run delete_bars in a child that SIGKILLs itself ``when`` (before/after) ``step``."""
-    args = [sys.executable, "-c", CRASH, str(root), step, when, bar_spec]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+def killed_delete(root: Path, step: str, bar_spec: str = "") -> None:
+    """Run delete_bars in a child that SIGKILLs itself at the commit step ``step``."""
+    args = [sys.executable, "-c", CRASH, str(root), bar_spec]
+    env = {**os.environ, KILL_ENV: step}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == -signal.SIGKILL, done.stderr
-
-
-def trash_entries(root: Path) -> list[str]:
-    return sorted(p.name.split("-", 1)[1] for p in (root / TRASH_DIR).iterdir())
 
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")
 
 
-@posix_only
-def test_kill_after_renaming_a_spec_reads_as_deleted(root):
-    catalog = Catalog(root)
-    minutes = catalog.fingerprint("AAPL", bar_spec="1-MINUTE-LAST")
-    killed_delete(root, "_move_to_trash", "after", "1-DAY-LAST")
-    assert trash_entries(root) == ["bar_spec=1-DAY-LAST"]  # the leftover holds the bars...
-    assert catalog.bar_specs("AAPL") == ["1-MINUTE-LAST"]  # ...which no read sees
-    assert catalog.symbols()["bar_spec"].tolist() == ["1-MINUTE-LAST", "1-MINUTE-LAST"]
-    assert catalog.fingerprint("AAPL") == minutes
-    # the catalog keeps working: re-import the spec, then delete it; the trash is purged
-    catalog.import_csv(DAILY, "AAPL")
-    assert len(catalog.bars("AAPL", bar_spec="1-DAY-LAST")) == 10
-    delete_bars(catalog, "AAPL", "1-DAY-LAST")
-    assert not (root / TRASH_DIR).exists()
-    assert catalog.bar_specs("AAPL") == ["1-MINUTE-LAST"]
+def deleted_copy(root: Path, tmp_path: Path, bar_spec: str | None) -> dict[str, str]:
+    """The tree of ``root`` after the delete, made in a copy."""
+    copy = tmp_path / "after"
+    shutil.copytree(root, copy)
+    delete_bars(Catalog(copy), "AAPL", bar_spec)
+    return tree_digest(copy)
 
 
 @posix_only
-def test_kill_between_the_bars_and_the_instrument_row_is_finished_by_a_rerun(invoke, root):
+@pytest.mark.parametrize(
+    ("bar_spec", "step"),
+    [(None, s) for s in commit_steps(writes=1, removals=1)]
+    + [("1-DAY-LAST", s) for s in commit_steps(writes=0, removals=1)],
+)
+def test_a_kill_at_any_step_leaves_the_catalog_before_or_after(root, tmp_path, bar_spec, step):
+    before, after = tree_digest(root), deleted_copy(root, tmp_path, bar_spec)
+    killed_delete(root, step, bar_spec or "")
     catalog = Catalog(root)
-    killed_delete(root, "_move_to_trash", "after")
-    assert trash_entries(root) == ["symbol=AAPL"]
-    # every bar is gone at once; the instrument row is the one thing left
-    assert catalog.symbols()["symbol"].tolist() == ["MSFT"]
-    assert catalog.bar_specs("AAPL") == []
-    assert catalog.instrument("AAPL").venue == "NASDAQ"
-    result = invoke("data", "delete", "AAPL", "--yes")
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ["deleted AAPL's instrument row"]
-    with pytest.raises(UnknownSymbolError):
-        catalog.instrument("AAPL")
-    assert not (root / TRASH_DIR).exists()
-
-
-@posix_only
-def test_kill_before_removing_the_trash_reads_as_deleted(root):
-    catalog = Catalog(root)
-    msft = catalog.fingerprint("MSFT")
-    killed_delete(root, "_remove_trash", "before")
-    assert trash_entries(root) == ["symbol=AAPL"]
-    with pytest.raises(UnknownSymbolError):
-        catalog.instrument("AAPL")
-    assert catalog.symbols()["symbol"].tolist() == ["MSFT"]
-    assert catalog.fingerprint("MSFT") == msft
-    # a new import starts from nothing: the trashed bars do not come back
-    catalog.import_csv(DAILY, "AAPL")
-    assert catalog.bar_specs("AAPL") == ["1-DAY-LAST"]
-    delete_bars(catalog, "MSFT")
-    assert not (root / TRASH_DIR).exists()
-    assert catalog.symbols()["symbol"].tolist() == ["AAPL"]
+    listed = catalog.symbols()  # a read finishes or discards the interrupted delete
+    state = tree_digest(root)
+    assert state in (before, after)
+    if step in ("locked", *(f"staged-{i}" for i in (1, 2))):
+        assert state == before
+    if step in ("journal", "removed-1", "moved-1", "done"):
+        assert state == after
+    assert not (root / ".tmp").exists() and not (root / TRASH_DIR).exists()
+    gone = bar_spec or "1-MINUTE-LAST"
+    aapl = listed[listed["symbol"] == "AAPL"]["bar_spec"].tolist()
+    assert (gone in aapl) == (state == before)
+    if state == after and bar_spec is None:
+        with pytest.raises(UnknownSymbolError):
+            catalog.instrument("AAPL")
+    assert verify_catalog(root).ok
 
 
 # -- resample ------------------------------------------------------------------------------

@@ -511,6 +511,66 @@ def test_real_lock_from_another_process_is_waited_for(tmp_path: Path) -> None:
     assert ResultsStore(path).get(run_id).id == run_id
 
 
+_HOLD_WRITE = (
+    "import pathlib, sys, time\n"
+    "from research_lib.store import db\n"
+    "with db.connect(pathlib.Path(sys.argv[1]), write=True):\n"
+    "    print('writing', flush=True)\n"
+    "    while not pathlib.Path(sys.argv[2]).exists():\n"
+    "        time.sleep(0.01)\n"
+)
+_SAVE_FAILURE = (
+    "import sys\n"
+    "from research_lib.model.run import RunRecord\n"
+    "from research_lib.store import ResultsStore\n"
+    "print('saving', flush=True)\n"
+    "ResultsStore(sys.argv[1]).save_failure(RunRecord.failed('x', id=sys.argv[2]))\n"
+)
+
+
+def test_a_waiting_reader_goes_before_queued_writers(tmp_path: Path) -> None:
+    """A reader that asked while a write was under way reads as soon as that write ends,
+    before a writer that was queued behind it (readers wait for one write, not a queue)."""
+    import threading
+
+    path = tmp_path / "r.duckdb"
+    go = tmp_path / "go"
+    ResultsStore(path).save(first := make_result())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE, str(path), str(go)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "writing"
+    queued = subprocess.Popen(
+        [sys.executable, "-c", _SAVE_FAILURE, str(path), "queued-writer"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert queued.stdout.readline().strip() == "saving"
+    seen: list[set[str]] = []
+    reader = threading.Thread(target=lambda: seen.append(set(ResultsStore(path).list()["id"])))
+    reader.start()
+    time.sleep(0.5)  # let the writer and the reader queue up behind the holder
+    go.touch()
+    reader.join(timeout=60)
+    assert holder.wait(timeout=60) == 0 and queued.wait(timeout=60) == 0
+    holder.stdout.close()
+    queued.stdout.close()
+    assert seen == [{first.run_id}]  # read before the queued writer's run was added
+    assert set(ResultsStore(path).list()["id"]) == {first.run_id, "queued-writer"}
+
+
+def test_store_path_problems_are_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    folder.mkdir()
+    with pytest.raises(StoreUnavailableError, match="is a folder; expected a DuckDB file"):
+        ResultsStore(folder).list()
+    garbage = tmp_path / "x.duckdb"
+    garbage.write_bytes(b"garbage" * 10)
+    with pytest.raises(StoreUnavailableError, match="not a DuckDB database file"):
+        ResultsStore(garbage).list()
+    assert garbage.read_bytes() == b"garbage" * 10
+
+
 # -- pending files -------------------------------------------------------------------------
 
 
@@ -582,6 +642,7 @@ def test_pending_falls_back_to_temp_dir(tmp_path: Path, monkeypatch: pytest.Monk
     store = ResultsStore(blocker / "r.duckdb")  # cannot create the store nor its .pending
     temp = tmp_path / "tmp-pending"
     monkeypatch.setattr(pending_module, "temp_dir", lambda: temp)
+    monkeypatch.setattr(pending_module, "state_dir", lambda: tmp_path / "state")
 
     with pytest.warns(NotSavedWarning, match="is not writable either"):
         kept = Path(store.save_or_keep(result := make_result()))
@@ -600,6 +661,7 @@ def test_nowhere_to_keep_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     blocker.write_text("x")
     store = ResultsStore(blocker / "r.duckdb")
     monkeypatch.setattr(pending_module, "temp_dir", lambda: blocker / "tmp")
+    monkeypatch.setattr(pending_module, "state_dir", lambda: blocker / "state")
     with pytest.raises(ResultsError, match=r"could not be saved .* nor kept"):
         store.save_or_keep(make_result())
 

@@ -111,3 +111,33 @@ def test_info_prints_each_location_and_why(tmp_path, monkeypatch, no_env):
     assert str(tmp_path / "r.duckdb") in lines["results"]
     assert "$RESEARCH_LIB_RESULTS" in lines["results"]
     assert str(ROOT / "notebooks") in lines["notebooks"] and "project root" in lines["notebooks"]
+
+
+# -- trusted code ---------------------------------------------------------------------------
+
+
+def test_untrusted_code_is_found_without_running_it(tmp_path, monkeypatch):
+    package = tmp_path / "pkg_untrusted_x"
+    package.mkdir()
+    marker = tmp_path / "ran.txt"
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (package / "mod.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert settings.module_origin("pkg_untrusted_x.mod") == package / "mod.py"
+    reason = settings.untrusted("pkg_untrusted_x.mod:Thing")
+    assert reason == (
+        f"module pkg_untrusted_x.mod ({package / 'mod.py'}) is outside the installed "
+        "packages and the project"
+    )
+    assert settings.defines_class("pkg_untrusted_x.mod:Thing") is None
+    assert settings.defines_class("pkg_untrusted_x.mod:Other") == (
+        f"{package / 'mod.py'} defines no class Other"
+    )
+    assert not marker.exists() and "pkg_untrusted_x" not in sys.modules
+
+
+def test_installed_and_project_code_is_trusted():
+    assert settings.untrusted("research_lib.strategies.momentum:Momentum") is None
+    assert settings.untrusted("nautilus_trader.trading.strategy:Strategy") is None
+    assert settings.untrusted("json.decoder:JSONDecoder") is None
+    assert settings.untrusted("no_such_module_anywhere:X") is None  # the import then fails

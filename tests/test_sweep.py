@@ -1,28 +1,24 @@
-"""Parameter sweeps: grids, up-front validation, parallel runs with one sweep id."""
+"""Parameter sweeps: grids, up-front validation, runs in this process with one sweep id
+(the Dask cluster runs are in tests/test_dask_sweep.py)."""
 
 from __future__ import annotations
 
-import queue
-import threading
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import duckdb
 import pytest
 from factories import make_failure, make_result
 
-import research_lib.workflows.parallel as parallel
-import research_lib.workflows.sweep as sweep_module
 from research_lib.data.catalog import Catalog
+from research_lib.engine.market import load_market_data
 from research_lib.engine.run_config import RunConfig, load_run_config
 from research_lib.errors import ConfigError, UnknownStrategyError
-from research_lib.store import ResultsStore
-from research_lib.workflows.parallel import Tasks, hand_out, outcome
+from research_lib.store import ResultsStore, db
 from research_lib.workflows.sweep import (
     SweepResult,
-    _crashed,
-    _execute,
+    _lost_point,
     _run_point,
+    _Saver,
     _Task,
     as_run_config,
     expand_grid,
@@ -272,106 +268,71 @@ def test_sweep_argument_errors(tmp_path):
         sweep("sma", grid, via="papermill", data=pd.DataFrame(), results=tmp_path / "r.duckdb")
 
 
-def test_a_dead_worker_is_recorded_as_failed(tmp_path):
-    store = tmp_path / "results.duckdb"
+def test_a_point_no_worker_could_finish_is_recorded_as_failed(tmp_path):
+    store = ResultsStore(tmp_path / "results.duckdb")
     options = {
-        "results": str(store), "sweep_id": "s-dead", "source": "sweep", "data": "mock",
+        "sweep_id": "s-dead", "source": "sweep", "data": "mock",
         "seed": 7, "start": "2024-01-02", "end": "2024-01-03",
     }  # fmt: skip
     task = _Task(3, {"fast_period": 5}, "runner", as_run_config("sma"), options)
-    future: Future = Future()
-    future.set_exception(RuntimeError("segfault"))
-    index, run_ids, error = outcome(future, task, _crashed)
-    assert (index, error) == (3, "RuntimeError: segfault")
-    stored = ResultsStore(store).get(run_ids[0])
+    outcome = _lost_point(task, "worker process died twice running it")
+    assert (outcome.index, outcome.error) == (3, "worker process died twice running it")
+    saver = _Saver(store)
+    saver(task, outcome)
+    assert saver.saved == [str(store.path)] and saver.kept == []
+    stored = ResultsStore(store.path).get(outcome.bundles[0].id)
     assert stored.status == "failed" and stored.run["sweep_id"] == "s-dead"
-    assert "worker process died" in stored.run["error"]
+    assert stored.run["error"] == "worker process died twice running it"
     # Recorded with the settings a rerun needs, like every other run.
     assert stored.settings["seed"] == 7 and stored.settings["end"] == "2024-01-03"
     assert stored.settings["starting_balance"] == 100_000.0
+    assert stored.config == {"fast_period": 5}
 
 
-def test_a_worker_process_that_dies_loses_only_the_point_it_was_running(tmp_path, monkeypatch):
-    # DiesInWorker exits its process when it starts in a spawned worker, and runs normally in
-    # this one: the dead worker's point is recorded as failed, the rest run here.
-    monkeypatch.syspath_prepend(str(USER_STRATEGIES))
-    config = RunConfig(
-        strategy_path="dies_in_worker:DiesInWorker",
-        config_path="breakout:BreakoutConfig",
-        strategy_name="dies_in_worker:DiesInWorker",
-        params={},
-    )
-    store = tmp_path / "results.duckdb"
-    grid = {"lookback": [10, 20, 30, 40]}
-    done = sweep(config, grid, workers=2, results=store, progress=False, **TWO_DAYS)
-    assert len(done.failed) == 1
-    assert "BrokenProcessPool" in done.failed[0][1]
-    assert sorted(done.runs["status"]) == ["completed"] * 3 + ["failed"]
-    assert sorted(done.runs["lookback"]) == [10, 20, 30, 40]
-    failed = done.runs[done.runs["status"] == "failed"].iloc[0]
-    assert failed["error"].startswith("worker process died")
+def _comparable(bundle):
+    row = dict(bundle.row)
+    for key in ("id", "created_at", "duration_seconds"):
+        row.pop(key)
+    return row, bundle.trades.drop_columns("run_id"), bundle.equity.drop_columns("run_id")
 
 
-def test_a_point_that_cannot_reach_a_broken_pool_is_given_back_to_this_process():
-    class BrokenPool:
-        def submit(self, *args):
-            raise BrokenProcessPool("a child process terminated abruptly")
+@pytest.mark.parametrize("params", [{"fast_period": 5, "slow_period": 20}, {"slow_period": 9000}])
+def test_bars_sent_to_a_worker_give_the_run_a_direct_run_gives(tmp_path, params):
+    # The worker gets the bars once (a DataFrame inside) but records the run as asked.
+    catalog = Catalog(tmp_path / "catalog")
+    catalog.import_csv(ROOT / "data" / "sample_AAPL.csv", symbol="AAPL")
+    options = {
+        "data": "catalog", "catalog": str(catalog.root), "symbol": "AAPL", "start": "2024-01-02",
+        "end": "2024-02-09", "seed": 42, "source": "sweep", "sweep_id": "s", "tags": ["t"],
+        "bar_spec": None,
+    }  # fmt: skip
+    task = _Task(0, params, "runner", as_run_config("sma"), options)
+    market = load_market_data("catalog", "AAPL", "2024-01-02", "2024-02-09", catalog.root)
+    assert market.warnings  # the range asked for ends after the data: a warning to keep
+    direct, sent = _run_point(task, None), _run_point(task, market)
+    assert (direct.error is None) == (sent.error is None) == ("fast_period" in params)
+    assert len(direct.bundles) == len(sent.bundles) == 1
+    want, got = _comparable(direct.bundles[0]), _comparable(sent.bundles[0])
+    assert got[0] == want[0]
+    assert got[1].equals(want[1]) and got[2].equals(want[2])
 
-    sma = as_run_config("sma")
-    first, second = (_Task(i, {"fast_period": 5}, "runner", sma, {}) for i in (0, 1))
-    points, finished = Tasks([first, second]), queue.SimpleQueue()
-    hand_out(BrokenPool(), points, finished, _run_point, _crashed)
-    assert finished.get_nowait() is None  # wakes this process to take the point back
-    assert finished.empty()
-    assert points.take() is first and points.take() is second and points.take() is None
 
+def test_runs_kept_pending_when_the_store_cannot_be_written(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.save(make_result())  # the file exists; from now on it cannot be written
+    real_open = db.open_file
 
-def test_this_process_takes_back_a_point_while_it_waits_for_the_others(monkeypatch):
-    # The other thread holds point A when this process, done with point B, starts waiting
-    # for outcomes; only then does its pool refuse A. The sweep must wake up and run A here.
-    submitted, waiting = threading.Event(), threading.Event()
-    ran_here = []
+    def read_only(path: str, read_only: bool):
+        if not read_only:
+            raise duckdb.IOException("IO Error: Cannot open file: Permission denied")
+        return real_open(path, read_only)
 
-    class WatchedQueue(queue.SimpleQueue):
-        def get(self, block=True, timeout=None):
-            if block:
-                waiting.set()
-            return super().get(block, timeout)
-
-    class RefusingPool:
-        def __init__(self, **kwargs):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def shutdown(self, **kwargs):
-            pass
-
-        def submit(self, fn, task):
-            submitted.set()
-            waiting.wait(10)
-            raise BrokenProcessPool("a child process terminated abruptly")
-
-    def run_here(task):
-        submitted.wait(10)
-        ran_here.append(task.index)
-        return task.index, [f"run-{task.index}"], None
-
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", RefusingPool)
-    monkeypatch.setattr(sweep_module, "_run_point", run_here)
-    monkeypatch.setattr(parallel.queue, "SimpleQueue", WatchedQueue)
-    tasks = [_Task(i, {"fast_period": 5}, "runner", as_run_config("sma"), {}) for i in (0, 1)]
-    outcomes = []
-    thread = threading.Thread(target=lambda: outcomes.extend(_execute(tasks, 2, False, "s")))
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "the sweep never took the point back"
-    assert sorted(outcomes) == [(0, ["run-0"], None), (1, ["run-1"], None)]
-    assert sorted(ran_here) == [0, 1]
+    monkeypatch.setattr(db, "open_file", read_only)
+    done = sweep("sma", {"fast_period": [5, 10]}, results=store, progress=False, **TWO_DAYS)
+    assert done.finished == 2 and done.failed == [] and len(done.kept) == 2
+    assert all(Path(kept).exists() for kept in done.kept) and done.runs.empty
+    monkeypatch.undo()
+    assert len(ResultsStore(store.path).list(sweep_id=done.sweep_id)) == 2  # joined on read
 
 
 def test_sweep_tables_of_an_empty_or_unknown_sweep(tmp_path):

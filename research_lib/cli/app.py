@@ -5,18 +5,25 @@ here and register their commands on import (``research_lib.cli`` imports them al
 options live in click's context object (:class:`Options`), never in a module global.
 Errors are handled in :class:`ResearchGroup`: a :class:`~research_lib.errors.ResearchError`
 (or an ``OSError``) becomes one line on stderr (``Error: ...``) and a non-zero exit code;
-``--verbose`` adds the traceback.
+``--verbose`` adds the traceback. Any other exception is a bug, yet it is shown the same way,
+as ``Error: internal error: TYPE: first line (run with --verbose for the traceback)`` with
+exit code :data:`INTERNAL_ERROR_EXIT` (3; click's usage errors exit with 2): no command
+prints a traceback unless asked.
 """
 
 from __future__ import annotations
 
+import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import click
 
-from research_lib.errors import ResearchError
+from research_lib.errors import ResearchError, one_line
 from research_lib.settings import ENV_VARS
+
+INTERNAL_ERROR_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -37,16 +44,40 @@ class CommandFailed(click.ClickException):
 
 
 class ResearchGroup(click.Group):
-    """A click group that turns project errors (and OS errors) into one-line messages."""
+    """A click group that turns project errors (and OS errors) into one-line messages, and
+    any other exception into one ``internal error`` line (exit code 3)."""
 
     def invoke(self, ctx: click.Context):
+        if ctx.parent is None:  # the root command: warnings are one line too, for its run
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning
+                return self._invoke(ctx)
+        return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except (ResearchError, OSError) as exc:
             if (ctx.find_object(Options) or Options()).verbose:
                 traceback.print_exc()
             code = getattr(exc, "exit_code", 1)
             raise CommandFailed(str(exc), code if isinstance(code, int) else 1) from exc
+        except Exception as exc:
+            if (ctx.find_object(Options) or Options()).verbose:
+                traceback.print_exc()
+            raise CommandFailed(
+                f"internal error: {type(exc).__name__}: {one_line(exc)} "
+                "(run with --verbose for the traceback)",
+                INTERNAL_ERROR_EXIT,
+            ) from exc
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``Warning: <message>`` on stderr, one line (Python's own format adds the source)."""
+    text = " ".join(str(message).split())
+    print(f"Warning: {text}", file=file or sys.stderr)
 
 
 @click.group(

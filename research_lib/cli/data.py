@@ -336,16 +336,22 @@ def list_data() -> None:
     table = Table(title="Catalog")
     for column in ("symbol", "venue", "bar_spec", "first", "last", "rows"):
         table.add_column(column, justify="right" if column == "rows" else "left")
+    orphans = sorted({row.symbol for row in frame.itertuples() if not isinstance(row.venue, str)})
     for row in frame.itertuples(index=False):
         table.add_row(
             row.symbol,
-            row.venue,
+            row.venue if isinstance(row.venue, str) else "(none)",
             row.bar_spec,
             f"{row.first:%Y-%m-%d %H:%M}",
             f"{row.last:%Y-%m-%d %H:%M}",
             f"{row.rows:,}",
         )
     console().print(table)
+    if orphans:
+        console().print(
+            f"no instrument row for {', '.join(orphans)}: run research-lib data verify",
+            markup=False,
+        )
 
 
 @data_group.command("show")

@@ -1,4 +1,5 @@
-"""``research-lib data delete`` and ``data resample``: remove bars, derive coarser ones."""
+"""``research-lib data delete``, ``data resample`` and ``data verify``: remove bars, derive
+coarser ones, check (and quarantine) damaged files."""
 
 from __future__ import annotations
 
@@ -61,3 +62,30 @@ def resample(symbol: str, to: str, source: str | None) -> None:
 
     report = resample_bars(open_catalog(), symbol, to, source=source)
     console().print(report.summary())
+
+
+@data_group.command("verify")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move every damaged file to <catalog>/quarantine/<time>/ so the rest works again.",
+)
+def verify(repair: bool) -> None:
+    """Check every file of the catalog; exit 1 if any is damaged (and not repaired).
+
+    First finishes (or discards) a change a crash interrupted. Then reads every bar file
+    whole (Parquet, columns, time order, an instrument row for its symbol), the instruments
+    file, and looks for stray files. --repair quarantines what is damaged: move a file back
+    from the quarantine folder, or import its data again, to restore it.
+
+    \b
+    research-lib data verify
+    research-lib data verify --repair
+    """
+    from research_lib.data.verify import verify_catalog
+
+    report = verify_catalog(open_catalog().root, repair=repair)
+    for line in report.lines():
+        console().print(line, markup=False, highlight=False)
+    if not report.ok:
+        raise CommandFailed(f"{len(report.problems)} damaged files in {report.root}")

@@ -152,10 +152,30 @@ def notebook_run(
 @click.option(
     "--workers",
     "-w",
-    default=1,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Processes running points: this one plus N-1 spawned; up to one per core pays off.",
+    help="Local Dask worker processes (default: one per core); 1 runs here, no cluster.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="An existing Dask cluster, e.g. tcp://host:8786 (env RESEARCH_LIB_SCHEDULER).",
+)
+@click.option(
+    "--worker-lifetime",
+    default="30 minutes",
+    show_default=True,
+    help="Restart a local worker after this long, between points ('none': never).",
+)
+@click.option(
+    "--worker-memory",
+    metavar="SIZE",
+    help="Restart a local worker past this memory, e.g. 2GB (default: RAM / workers).",
+)
+@click.option(
+    "--workers-read-bars",
+    is_flag=True,
+    help="Workers read the catalog themselves (same path on every worker) instead of "
+    "receiving the bars from this process.",
 )
 @click.option(
     "--via",
@@ -178,7 +198,11 @@ def sweep_command(
     start: str | None,
     end: str | None,
     data: str | None,
-    workers: int,
+    workers: int | None,
+    scheduler: str | None,
+    worker_lifetime: str,
+    worker_memory: str | None,
+    workers_read_bars: bool,
     via: str,
     sort: str,
     seed: int,
@@ -193,9 +217,14 @@ def sweep_command(
     Examples:
       research-lib sweep configs/examples/sma_config.yaml \\
           --grid fast_period=5,10,20 --grid slow_period=30:60:10 --workers 4
-      research-lib sweep sma_crossover --data mock --grid fast_period=5,10 --grid slow_period=20,40
-    Invalid points (fast_period >= slow_period) are listed and skipped.
+      research-lib sweep sma_crossover --data mock --grid fast_period=5,10 \\
+          --grid slow_period=20,40 --scheduler tcp://127.0.0.1:8786
+
+    Invalid points (fast_period >= slow_period) are listed and skipped. The points run on
+    Dask: a local cluster of --workers processes, or the cluster at --scheduler; every run
+    comes back to this process, which saves it. Ctrl-C keeps the runs finished so far.
     """
+    from research_lib.workflows.executor import cpu_count, local_workers, scheduler_address
     from research_lib.workflows.sweep import parse_grid, plan_sweep, rank_column, sweep
 
     parsed = parse_grid(grid)
@@ -209,10 +238,12 @@ def sweep_command(
     plan = plan_sweep(config, parsed)
     for point, reason in plan.skipped:
         out.print(f"[yellow]skipped[/yellow] {_label(point)}: {reason}", soft_wrap=False)
-    out.print(
-        f"{len(plan.points)} of {plan.size} points to run ({workers} worker"
-        f"{'s' if workers > 1 else ''}, via {via})"
-    )
+    address = scheduler_address(scheduler, getattr(plan.run_config.backtest, "scheduler", None))
+    workers, warning = local_workers(workers or min(cpu_count(), len(plan.points)))
+    if warning and not address:
+        out.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=False)
+    where = f"on {address}" if address else f"{workers} worker{'s' if workers > 1 else ''}"
+    out.print(f"{len(plan.points)} of {plan.size} points to run ({where}, via {via})")
     done = sweep(
         plan.run_config,
         parsed,
@@ -221,6 +252,11 @@ def sweep_command(
         start=start,
         end=end,
         workers=workers,
+        scheduler=address,
+        ship_bars=not workers_read_bars,
+        worker_lifetime=None if worker_lifetime.lower() in ("none", "0", "") else worker_lifetime,
+        worker_memory=worker_memory,
+        status=lambda text: out.print(text, soft_wrap=False),
         via=via,
         data=data,
         catalog=options().catalog,
@@ -234,12 +270,23 @@ def sweep_command(
     _print_ranking(result_out, ranked, list(done.grid), done.sweep_id, sort, fmt)
     for point, error in done.failed:
         out.print(f"[red]failed[/red] {_label(point)}: {error}", soft_wrap=False)
-    out.print(
-        f"sweep {done.sweep_id}: {len(ranked)} completed, {len(done.failed)} failed, "
-        f"{len(done.skipped)} skipped in {done.duration_seconds:.1f} s; saved to {done.results}",
-        soft_wrap=False,
-    )
+    out.print(_summary(done), soft_wrap=False)
     out.print(f"research-lib backtest list-results --sweep {done.sweep_id[:8]}", soft_wrap=False)
+
+
+def _summary(done: Any) -> str:
+    """What the sweep did and where its runs went (some may wait in pending files)."""
+    counts = (
+        f"{done.finished} completed, {len(done.failed)} failed, {len(done.skipped)} skipped "
+        f"in {done.duration_seconds:.1f} s"
+    )
+    if not done.kept:
+        return f"sweep {done.sweep_id}: {counts}; saved to {done.results}"
+    folder = Path(done.kept[0]).parent
+    return (
+        f"sweep {done.sweep_id}: {counts}; {len(done.kept)} runs NOT saved to {done.results} "
+        f"(not writable): kept in {folder} until its next write"
+    )
 
 
 def _print_ranking(

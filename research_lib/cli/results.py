@@ -23,7 +23,7 @@ from research_lib.cli.tables import (
     write_csv,
     write_json,
 )
-from research_lib.errors import ResultsError
+from research_lib.errors import ConfigError, ResultsError
 from research_lib.model.metrics import metric
 from research_lib.ui.tables import (
     comparison_rows,
@@ -102,12 +102,18 @@ def list_results(
       research-lib backtest list-results --status failed --since 2024-05-01
       research-lib backtest list-results --sweep ade14af0 --format csv > sweep.csv
     """
+    from research_lib.model.dates import parse_when
+
     store = _store()
+    try:  # the one date parser: refuses '-1', 'nan' and '2024-13-01' in one line
+        after = None if since is None else parse_when(since)
+    except ConfigError as exc:
+        raise ConfigError(f"since must be a date like 2024-01-31: {exc}") from exc
     runs = store.list(
         strategy=strategy,
         symbol=symbol,
         status=status,
-        since=since,
+        since=after,
         tag=tag,
         sweep_id=sweep_id,
         order_by=sort,

@@ -92,20 +92,34 @@ def strategy_create(name: str, output: Path | None, force: bool) -> None:
 
 @strategy_group.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--import",
+    "imports",
+    is_flag=True,
+    help="Also import strategy code from outside the installed packages and the project "
+    "(it runs that module's code) to check the config values against its class.",
+)
 @click.pass_context
-def strategy_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Check YAML run configs; prints OK or every problem. Exit code 0 only if all are valid."""
+def strategy_validate(ctx: click.Context, files: tuple[Path, ...], imports: bool) -> None:
+    """Check YAML run configs; prints OK or every problem. Exit code 0 only if all are valid.
+
+    A strategy_path in a module outside the installed packages and the project
+    (a .py file in the current folder, say) is not imported, as importing runs its
+    code: its source is read to check the classes exist, and its config values are
+    checked with --import, or when `backtest run-config` runs it.
+    """
     from research_lib.engine.run_config import RunConfigError, load_run_config
 
     invalid = 0
     for file in files:
         try:
-            load_run_config(file)
+            loaded = load_run_config(file, imports=imports)
         except RunConfigError as exc:
             invalid += 1
             click.echo(str(exc))
         else:
-            click.echo(f"{file}: OK")
+            note = f" (not imported: {loaded.not_imported}; --import checks it)"
+            click.echo(f"{file}: OK{note if loaded.not_imported else ''}")
     if invalid:
         click.echo(f"{invalid} of {len(files)} files invalid", err=True)
         ctx.exit(1)

@@ -10,10 +10,10 @@ Bar files hold plain typed columns: ``timestamp`` (the bar OPEN time, ``timestam
 ``open``, ``high``, ``low``, ``close`` and ``volume`` (all float64: FX and crypto volumes are
 fractional, and Nautilus takes doubles), sorted by time with unique timestamps.
 
-Writes are atomic: every changed file is written to ``ROOT/.tmp/``, fsynced, then moved into
-place with ``os.replace``; if any step fails the files already moved are restored, so a failed
-or interrupted import leaves the catalog byte-for-byte as it was. There is no cross-process
-lock: run one import at a time per catalog.
+Every change is one commit under the catalog's lock (:mod:`research_lib.data.commit`): a
+failed or killed import leaves the catalog exactly as it was or exactly as it would be after
+it, and concurrent imports take turns. A damaged file is named when read;
+``research-lib data verify`` (:mod:`research_lib.data.verify`) checks them all.
 """
 
 from __future__ import annotations
@@ -30,16 +30,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from research_lib.data.commit import commit, reading, writing
 from research_lib.data.csv_import import (
     check_timezone,
     infer_bar_spec,
     infer_price_precision,
     read_bars_file,
 )
+from research_lib.data.duck import EMPTY_BARS_VIEW, connect, naming_damage, to_pandas
 from research_lib.data.instruments import InstrumentSpec, import_spec, validate_symbol
 from research_lib.data.partitions import (
     PARTITION_FILE,
-    commit_tables,
     instruments_table,
     merge_bars,
     off_grid_price,
@@ -47,6 +48,7 @@ from research_lib.data.partitions import (
     read_instruments,
 )
 from research_lib.data.readers import FileImport, ImportReport, expand_files, import_each
+from research_lib.data.verify import read_failure
 from research_lib.errors import (
     CatalogError,
     ConfigError,
@@ -68,11 +70,6 @@ from research_lib.settings import catalog_root
 __all__ = ["Catalog", "FileImport", "ImportReport"]
 
 HINT = "(research-lib data list)"
-_EMPTY_BARS_VIEW = (
-    "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS bar_spec, "
-    "NULL::TIMESTAMPTZ_NS AS timestamp, NULL::DOUBLE AS open, NULL::DOUBLE AS high, "
-    "NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume WHERE false"
-)
 
 
 class Catalog:
@@ -105,6 +102,10 @@ class Catalog:
         ``end`` (``"2024-01-31"`` or a ``datetime.date``) includes that whole day. Columns:
         timestamp (``datetime64[ns, UTC]``, the bar open time), open, high, low, close, volume.
         """
+        with reading(self.root):
+            return self._bars(symbol, start, end, bar_spec)
+
+    def _bars(self, symbol, start, end, bar_spec) -> pd.DataFrame:
         spec = self._resolve_bar_spec(symbol, bar_spec)
         path = self._partition_path(symbol, spec)
         lo, hi = _bound(start), _bound(end, end_of_day=True)
@@ -122,8 +123,8 @@ class Catalog:
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + " ORDER BY timestamp"
         )
-        with _connect() as con:
-            frame = _to_pandas(con.sql(query, params=params).to_arrow_table())
+        with connect() as con, naming_damage([path]):
+            frame = to_pandas(con.sql(query, params=params).to_arrow_table())
             if frame.empty:
                 first, last = con.sql(
                     "SELECT min(timestamp), max(timestamp) FROM read_parquet(?)", params=[str(path)]
@@ -144,11 +145,13 @@ class Catalog:
         filters on symbol and bar_spec skip the other files. Pass values as ``params``
         (``?`` or ``$name`` placeholders), never by formatting them into ``query``.
         """
-        with self._connect_with_views() as con:
-            relation = con.sql(query, params=params)
-            if relation is None:  # pragma: no cover - statements without a result
-                return pd.DataFrame()
-            return _to_pandas(relation.to_arrow_table())
+        with reading(self.root):
+            files = self._partition_files()
+            with naming_damage(files), self._connect_with_views() as con:
+                relation = con.sql(query, params=params)
+                if relation is None:  # pragma: no cover - statements without a result
+                    return pd.DataFrame()
+                return to_pandas(relation.to_arrow_table())
 
     def symbols(self) -> pd.DataFrame:
         """One row per (symbol, bar_spec): venue, first and last bar time, rows."""
@@ -161,21 +164,21 @@ class Catalog:
 
     def instrument(self, symbol: str) -> InstrumentSpec:
         """The stored :class:`InstrumentSpec` of ``symbol``."""
-        specs = self._instruments()
+        with reading(self.root):
+            specs = self._instruments()
         if validate_symbol(symbol) not in specs:
             raise self._unknown(symbol, specs)
         return specs[symbol]
 
     def bar_specs(self, symbol: str) -> list[str]:
         """The bar specs stored for ``symbol``, sorted (``["1-DAY-LAST", "1-MINUTE-LAST"]``)."""
-        self.instrument(symbol)
-        directory = self._symbol_dir(symbol)
-        if not directory.is_dir():
-            return []
-        return sorted(
-            p.parent.name.removeprefix("bar_spec=")
-            for p in directory.glob(f"bar_spec=*/{PARTITION_FILE}")
-        )
+        with reading(self.root):
+            self.instrument(symbol)
+            directory = self._symbol_dir(symbol)
+            return sorted(
+                p.parent.name.removeprefix("bar_spec=")
+                for p in directory.glob(f"bar_spec=*/{PARTITION_FILE}")
+            )
 
     def fingerprint(
         self,
@@ -220,18 +223,25 @@ class Catalog:
         file's values win. A symbol already stored with another venue, asset class,
         currency, size precision or size increment is refused (:meth:`update_instrument`
         changes sizes). Raises :class:`ImportValidationError` (naming the file and lines) for
-        a bad file; the catalog is then unchanged.
+        a bad file; the catalog is then unchanged. The file is read without the catalog's
+        lock; the merge and commit hold it (:func:`~research_lib.data.commit.writing`).
         """
         symbol = validate_symbol(symbol)
         self._symbol_dir(symbol)
         if bar_spec is not None:
-            parse_bar_spec(bar_spec)
+            self._partition_path(symbol, bar_spec)
         check_timezone(timezone)
-        stored = self._instruments()
-        requested = import_spec(
-            stored.get(symbol), symbol, venue, asset_class, currency,
-            price_precision, size_precision, size_increment,
-        )  # fmt: skip
+        spec_args = (
+            symbol,
+            venue,
+            asset_class,
+            currency,
+            price_precision,
+            size_precision,
+            size_increment,
+        )
+        with reading(self.root):
+            import_spec(self._instruments().get(symbol), *spec_args)  # refuse early
         new, ignored = read_bars_file(
             path,
             timezone=timezone,
@@ -245,21 +255,23 @@ class Catalog:
             except CatalogError as exc:
                 raise ImportValidationError(f"{path}: {exc}") from None
         new["timestamp"] = bar_opens(new["timestamp"], bar_spec, label)
-        if price_precision is None:
-            inferred = infer_price_precision(new)
-            previous = stored[symbol].price_precision if symbol in stored else 0
-            requested = replace(requested, price_precision=max(inferred, previous))
-
+        inferred = infer_price_precision(new) if price_precision is None else price_precision
         target = self._partition_path(symbol, bar_spec)
-        existing = pq.read_table(target) if target.exists() else None
-        merged, added, replaced = merge_bars(existing, new)
-        writes: list[tuple[Path, pa.Table]] = []
-        if added or replaced:
-            writes.append((target, merged))
-        if stored.get(symbol) != requested:
-            stored[symbol] = requested
-            writes.append((self.root / "instruments.parquet", instruments_table(stored)))
-        commit_tables(self.root, writes)
+        with writing(self.root, create=True):
+            stored = self._instruments()
+            requested = import_spec(stored.get(symbol), *spec_args)
+            if price_precision is None:
+                previous = stored[symbol].price_precision if symbol in stored else 0
+                requested = replace(requested, price_precision=max(inferred, previous))
+            existing = self._read_partition(target) if target.exists() else None
+            merged, added, replaced = merge_bars(existing, new)
+            writes: list[tuple[Path, pa.Table]] = []
+            if added or replaced:
+                writes.append((target, merged))
+            if stored.get(symbol) != requested:
+                stored[symbol] = requested
+                writes.append((self.root / "instruments.parquet", instruments_table(stored)))
+            commit(self.root, writes)
         return ImportReport(
             file=str(path),
             symbol=symbol,
@@ -304,17 +316,18 @@ class Catalog:
         precision too small for a stored bar price is refused. The bars stay where they are
         (they are stored by symbol); later imports must name the new venue and currency.
         """
-        specs = self._instruments()
-        if validate_symbol(symbol) not in specs:
-            raise self._unknown(symbol, specs)
-        old = specs[symbol]
-        new = old.edited(**changes)
-        if new.price_precision < old.price_precision:
-            self._check_prices_fit(symbol, new.price_precision)
-        if new != old:
-            specs[symbol] = new
-            instruments = (self.root / "instruments.parquet", instruments_table(specs))
-            commit_tables(self.root, [instruments])
+        with writing(self.root):
+            specs = self._instruments()
+            if validate_symbol(symbol) not in specs:
+                raise self._unknown(symbol, specs)
+            old = specs[symbol]
+            new = old.edited(**changes)
+            if new.price_precision < old.price_precision:
+                self._check_prices_fit(symbol, new.price_precision)
+            if new != old:
+                specs[symbol] = new
+                instruments = (self.root / "instruments.parquet", instruments_table(specs))
+                commit(self.root, [instruments])
         return new
 
     # -- internals -------------------------------------------------------------------------
@@ -328,6 +341,8 @@ class Catalog:
         return directory
 
     def _partition_path(self, symbol: str, bar_spec: str) -> Path:
+        if isinstance(bar_spec, str) and not bar_spec.isprintable():  # "1-DAY-LAST\n"
+            raise CatalogError(f"invalid bar spec {bar_spec!r}: control characters")
         path = self._symbol_dir(symbol) / f"bar_spec={parse_bar_spec(bar_spec)}" / PARTITION_FILE
         _require_inside(path, self.root / "bars")
         return path
@@ -340,13 +355,24 @@ class Catalog:
 
     def _instruments(self) -> dict[str, InstrumentSpec]:
         path = self.root / "instruments.parquet"
-        return read_instruments(path) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            return read_instruments(path)
+        except (OSError, pa.ArrowException, TypeError, ValueError, CatalogError) as exc:
+            raise read_failure(path, exc) from None
+
+    def _read_partition(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return pq.read_table(path, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise read_failure(path, exc) from None
 
     def _check_prices_fit(self, symbol: str, precision: int) -> None:
         """Refuse a price precision that would round a stored bar price."""
         for bar_spec in self.bar_specs(symbol):
             columns = ["timestamp", *BAR_COLUMNS[1:5]]
-            bars = pq.read_table(self._partition_path(symbol, bar_spec), columns=columns)
+            bars = self._read_partition(self._partition_path(symbol, bar_spec), columns)
             found = off_grid_price(bars, precision)
             if found is not None:
                 ts, column, price = found
@@ -388,7 +414,7 @@ class Catalog:
 
     @contextlib.contextmanager
     def _connect_with_views(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with _connect(fresh=True) as con:
+        with connect(fresh=True) as con:
             files = [str(p) for p in self._partition_files()]
             if files:
                 # A variable, not string-built SQL: the file list is passed as a parameter.
@@ -400,52 +426,13 @@ class Catalog:
                     "hive_types = {'symbol': VARCHAR, 'bar_spec': VARCHAR})"
                 )
             else:
-                con.execute(f"CREATE VIEW bars AS {_EMPTY_BARS_VIEW}")
+                con.execute(f"CREATE VIEW bars AS {EMPTY_BARS_VIEW}")
             # Read through InstrumentSpec, so an empty or old catalog has every column too.
             con.register("instruments", instruments_table(self._instruments()))
             yield con
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-_engine: duckdb.DuckDBPyConnection | None = None
-
-
-@contextlib.contextmanager
-def _connect(fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on an in-memory DuckDB database with the UTC time zone.
-
-    Opening a database costs ~15 ms, more than a month-range query itself, so the plain
-    reads share one database per process; ``fresh=True`` (user SQL with its views) gets
-    its own, so nothing a query creates outlives it.
-    """
-    global _engine
-    if fresh:
-        database = duckdb.connect(":memory:")
-        database.execute("SET TimeZone = 'UTC'")
-        try:
-            yield database
-        finally:
-            database.close()
-        return
-    if _engine is None:
-        _engine = duckdb.connect(":memory:")
-        _engine.execute("SET TimeZone = 'UTC'")
-    con = _engine.cursor()
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> pandas keeping tz-aware timestamps, normalised to UTC nanoseconds."""
-    frame = table.to_pandas()
-    for name, dtype in frame.dtypes.items():
-        if isinstance(dtype, pd.DatetimeTZDtype):
-            frame[name] = frame[name].dt.tz_convert("UTC").dt.as_unit("ns")
-    return frame
 
 
 def _bound(

@@ -11,8 +11,10 @@ Every row is validated and a file with any bad row is rejected whole with one
 :class:`~research_lib.errors.ImportValidationError` line naming the file, the first bad lines
 (1-based physical lines, the header is line 1; rows for Parquet) and the total count. Reading
 uses pyarrow's multithreaded CSV reader, dates are parsed by Arrow's ``strptime`` and the
-checks are vectorised, so a 1M-row file takes well under a second. Blank lines are skipped;
-quoted fields spanning lines are not supported.
+checks are vectorised, so a 1M-row file takes well under a second. Blank lines are skipped.
+Before parsing, :mod:`.inputs` refuses what is not a regular file, binary data, lines over
+64 KiB and quoted fields spanning lines; timestamps must lie in 1678-2261 (nanosecond times)
+and prices and volumes at most :data:`PRICE_MAX` and :data:`VOLUME_MAX` (Nautilus's limits).
 """
 
 from __future__ import annotations
@@ -37,13 +39,30 @@ from research_lib.data.readers import (
     guess_format,
     read_raw,
 )
+from research_lib.data.spacing import infer_bar_spec, infer_price_precision
 from research_lib.errors import CatalogError, ImportValidationError, did_you_mean, one_line
-from research_lib.model.bars import BAR_UNITS, PRICE_COLUMNS, parse_bar_spec
+from research_lib.model.bars import PRICE_COLUMNS
+
+__all__ = [
+    "BarsFile",
+    "check_timezone",
+    "infer_bar_spec",
+    "infer_price_precision",
+    "read_bars_csv",
+    "read_bars_file",
+]
 
 # An offset after a time (...:00+05:00, ...:00Z), as opposed to the "-02" ending a date.
 _OFFSET = re.compile(r"\d(?:Z|z|[+-]\d\d(?::?\d\d)?)$")
 _NAT = np.iinfo(np.int64).min
-_DAY_NS = 86_400 * 10**9
+_OUT = _NAT + 1  # a parsed time outside the years nanosecond times hold (1678-2261)
+_FIRST_NS = pd.Timestamp("1678-01-01").value
+_END_NS = pd.Timestamp("2262-01-01").value  # exclusive
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+# Nautilus's PRICE_MAX and QUANTITY_MAX (model.objects; tests check they still match): a
+# larger price or volume would import, then fail every backtest.
+PRICE_MAX = 17_014_118_346_046.0
+VOLUME_MAX = 34_028_236_692_093.0
 
 
 class BarsFile(NamedTuple):
@@ -51,58 +70,6 @@ class BarsFile(NamedTuple):
 
     bars: pd.DataFrame
     ignored_columns: tuple[str, ...]
-
-
-def infer_bar_spec(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> str:
-    """The ``<step>-<unit>-LAST`` spec of the most common positive spacing between bars.
-
-    Session breaks, weekends and holidays are rarer than the bar spacing, so they do not
-    change the answer. Bars a calendar month apart (month ends, month starts: 28 to 31 days)
-    are ``1-MONTH-LAST`` when :func:`~research_lib.model.bars.parse_bar_spec` accepts MONTH.
-    Raises :class:`CatalogError` for fewer than two distinct times or a spacing below one
-    second.
-    """
-    ns = np.sort(_as_ns(timestamps))  # fast on sorted input; np.unique hashes (0.3 s/1M)
-    ns = ns[np.concatenate(([True], np.diff(ns) != 0))] if ns.size else ns
-    diffs = np.diff(ns)
-    if diffs.size == 0:
-        raise CatalogError(
-            "cannot infer the bar interval from a single timestamp; pass bar_spec, "
-            "e.g. bar_spec='1-DAY-LAST'"
-        )
-    months = _month_step(ns, diffs)
-    if months is not None and _accepted(f"{months}-MONTH-LAST"):
-        return f"{months}-MONTH-LAST"
-    spacing = pd.Timedelta(int(_most_common(diffs)), unit="ns")
-    for unit, length in BAR_UNITS.items():
-        if unit != "MONTH" and spacing % length == pd.Timedelta(0):  # months: calendar
-            return f"{spacing // length}-{unit}-LAST"
-    raise CatalogError(
-        f"cannot infer the bar interval: the most common spacing is {spacing}, below one "
-        "second; pass bar_spec, e.g. bar_spec='1-SECOND-LAST'"
-    )
-
-
-def _most_common(values: np.ndarray) -> int:
-    """The most frequent value (the smallest of a tie), by sorting: runs of equal values."""
-    ordered = np.sort(values)
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
-    lengths = np.diff(np.concatenate((starts, [ordered.size])))
-    return int(ordered[starts[np.argmax(lengths)]])
-
-
-def infer_price_precision(bars: pd.DataFrame) -> int:
-    """Decimals needed to hold every price exactly: the smallest of 2..9 that fits, else 9.
-
-    Inferred from the float values (not the CSV text), so ``100.10`` counts as 1 decimal;
-    the floor of 2 makes that irrelevant for cents.
-    """
-    prices = [np.asarray(bars[c], dtype=np.float64) for c in PRICE_COLUMNS]
-    for decimals in range(2, 9):
-        scale = 10.0**decimals
-        if all(_fits(p * scale) for p in prices):
-            return decimals
-    return 9
 
 
 def check_timezone(timezone: str) -> str:
@@ -187,6 +154,16 @@ class _Validator:
     def bars(self) -> pd.DataFrame:
         """The validated bars sorted by time, or raise naming the first problems."""
         ts = self._timestamps()
+        edge = ((ts < _FIRST_NS) & (ts > _OUT)) | (ts >= _END_NS)  # 1677 and 2262 times
+        if edge.any():
+            ts = np.where(edge, _OUT, ts)
+        self.check(
+            ts == _OUT,
+            lambda i: (
+                f"timestamp {str(self.ts_text[i].as_py()).strip()!r} is outside the years "
+                "1678-2261 that nanosecond times can hold"
+            ),
+        )
         v = {c: self._numbers(c) for c in (*PRICE_COLUMNS, "volume")}
         num = _num
         for c in (*PRICE_COLUMNS, "volume"):
@@ -196,6 +173,20 @@ class _Validator:
             )
         for c in PRICE_COLUMNS:
             self.check(v[c] <= 0, lambda i, c=c: f"{c} {num(v[c][i])} is not positive")
+            self.check(
+                (v[c] > PRICE_MAX) & np.isfinite(v[c]),
+                lambda i, c=c: (
+                    f"{c} {num(v[c][i])} is above {PRICE_MAX:,.0f}, the largest "
+                    "price a backtest can hold"
+                ),
+            )
+        self.check(
+            (v["volume"] > VOLUME_MAX) & np.isfinite(v["volume"]),
+            lambda i: (
+                f"volume {num(v['volume'][i])} is above {VOLUME_MAX:,.0f}, the largest "
+                "a backtest can hold"
+            ),
+        )
         o, h, lo, cl, vol = v["open"], v["high"], v["low"], v["close"], v["volume"]
         self.check(h < lo, lambda i: f"high {num(h[i])} is below low {num(lo[i])}")
         self.check(h < o, lambda i: f"high {num(h[i])} is below open {num(o[i])}")
@@ -256,8 +247,14 @@ class _Validator:
         kind = array.type
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):  # typed (Parquet)
             aware = pa.types.is_timestamp(kind) and kind.tz is not None
-            ns = pc.fill_null(array.cast(pa.timestamp("ns")).cast(pa.int64()), _NAT)
-            return ns.to_numpy() if aware else self._localize(ns.to_numpy())
+            if pa.types.is_date(kind):  # days since the epoch
+                days = pc.fill_null(array.cast(pa.date32()).cast(pa.int32()), 0).to_numpy()
+                raw = np.where(_nulls(array), _NAT, days.astype(np.int64) * 86_400)
+                ns = _scaled(raw, "s")
+            else:
+                raw = pc.fill_null(array.cast(pa.int64()), _NAT).to_numpy()
+                ns = _scaled(raw, kind.unit)
+            return ns if aware else self._localize(ns)
         if not pa.types.is_string(kind):
             raise ImportValidationError(
                 f"{self.name}: the timestamp column holds {kind} values, not dates or times; "
@@ -380,11 +377,11 @@ class _Validator:
         """
         if self.timezone == "UTC":
             return naive
-        valid = naive != _NAT
+        valid = (naive != _NAT) & (naive != _OUT)
         local = pd.DatetimeIndex(np.where(valid, naive, 0).view("M8[ns]"))
         utc = local.tz_localize(self.timezone, ambiguous="NaT", nonexistent="NaT")
-        out = np.where(valid, _as_ns(utc), _NAT)
-        problem = valid & (out == _NAT)
+        out = np.where(valid, _as_ns(utc), naive)
+        problem = valid & ((out == _NAT) | (out == _OUT))
         if problem.any():
             mask = np.zeros(self.lines.size, dtype=bool)
             mask[np.flatnonzero(problem) if rows is None else rows[problem]] = True
@@ -435,33 +432,6 @@ def _nulls(array: pa.ChunkedArray) -> np.ndarray:
     return array.is_null().to_numpy(zero_copy_only=False)
 
 
-def _accepted(bar_spec: str) -> bool:
-    try:
-        parse_bar_spec(bar_spec)
-    except CatalogError:
-        return False
-    return True
-
-
-def _month_step(ns: np.ndarray, diffs: np.ndarray) -> int | None:
-    """k when most bars are k calendar months apart (28k-4 to 31k+4 days, in uneven steps,
-    as month ends or starts are), else None. Sorted unique ``ns`` and their ``diffs``."""
-    months = ns.view("M8[ns]").astype("M8[M]").astype(np.int64)
-    steps = np.diff(months)
-    values, counts = np.unique(steps, return_counts=True)
-    k = int(values[np.argmax(counts)])
-    if k < 1:
-        return None
-    days = diffs / _DAY_NS
-    fits = (steps == k) & (days >= 28 * k - 4) & (days <= 31 * k + 4)
-    if fits.sum() * 2 <= steps.size:
-        return None
-    spacing = np.unique(days[fits])
-    if spacing.size == 1 and (fits.sum() >= 3 or spacing[0] % 7 == 0):
-        return None  # even steps: 4 weeks, or 30 days; calendar months are uneven
-    return k
-
-
 def _more(count: int) -> str:
     return f"; and {count - MAX_REPORTED} more" if count > MAX_REPORTED else ""
 
@@ -470,16 +440,24 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _fits(scaled: np.ndarray) -> bool:
-    """True if every value is an integer up to float rounding."""
-    return bool(np.all(np.abs(scaled - np.rint(scaled)) <= np.abs(scaled) * 1e-12 + 1e-9))
-
-
 def _as_ns(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
-    """Int64 UTC nanoseconds from datetimes of any unit (tz-aware ones are UTC-converted)."""
+    """Int64 UTC nanoseconds from datetimes of any unit (tz-aware ones are UTC-converted);
+    NaT is ``_NAT``, a time outside 1678-2261 is ``_OUT``."""
     if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind == "i":
         return timestamps.astype(np.int64, copy=False)
     index = pd.DatetimeIndex(timestamps)
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
-    return index.as_unit("ns").asi8
+    return _scaled(index.asi8, index.unit)
+
+
+def _scaled(raw: np.ndarray, unit: str) -> np.ndarray:
+    """Int64 times in ``unit`` (``_NAT`` for missing) as nanoseconds, out of range as _OUT."""
+    factor = _UNIT_NS[unit]
+    present = raw != _NAT
+    inside = present & (raw >= _FIRST_NS // factor) & (raw < _END_NS // factor)
+    if factor == 1 and inside.sum() == present.sum():
+        return raw
+    out = np.where(present, _OUT, _NAT)
+    out[inside] = raw[inside] * factor
+    return out

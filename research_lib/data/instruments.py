@@ -36,7 +36,7 @@ def validate_symbol(symbol: str) -> str:
     """
     if not isinstance(symbol, str) or not symbol:
         raise InvalidSymbolError("symbol must be a non-empty string")
-    if len(symbol) > 64 or not SYMBOL_PATTERN.match(symbol) or ".." in symbol:
+    if len(symbol) > 64 or not SYMBOL_PATTERN.fullmatch(symbol) or ".." in symbol:
         raise InvalidSymbolError(
             f"invalid symbol {symbol!r}: use letters, digits, '.', '-', '_' "
             "and one '/' for pairs such as EUR/USD"

@@ -1,42 +1,26 @@
 """Managing the catalog: deleting bars and resampling them into a coarser bar spec.
 
 **Delete** (:func:`delete_bars`) removes one bar spec's partition of a symbol, or all of its
-bars and its instrument row. The commit point is one ``os.rename``: the partition folder
-(``bars/symbol=X/bar_spec=S``) or the symbol folder (``bars/symbol=X``) is moved to
-``ROOT/.trash/<uuid>-<name>``, where no read looks (reads find bars only under
-``ROOT/bars/symbol=*/bar_spec=*/``). Deleting a whole symbol then replaces the instruments
-file through :func:`partitions.commit_tables`, as an import does, and finally removes the
-trash. What a crash (even ``kill -9``) can leave:
-
-- before the rename: the catalog as it was;
-- after the rename: every bar of the partition (or symbol) gone at once, never some of them.
-  Deleting a whole symbol has a second step, the instrument row: if the process dies between
-  the two, the symbol has no bars but keeps its instrument row (the state deleting its bar
-  specs one by one leaves); running the same delete again removes the row;
-- after the commit: exactly the catalog without that data, plus a trash folder no read sees,
-  removed by the next delete (:func:`purge_trash`).
-
-An exception (not a kill) while the instruments file is replaced moves the folder back, so
-the catalog is then exactly as it was.
+bars and its instrument row, in one commit (:func:`research_lib.data.commit.commit`): the
+partition folder (``bars/symbol=X/bar_spec=S``) or the symbol folder (``bars/symbol=X``) is
+renamed into ``ROOT/.trash/`` (where no read looks) and, for a whole symbol, the instruments
+file is replaced, as one journalled step. A crash (even ``kill -9``) leaves the catalog as it
+was or without that data, never a symbol without bars but with its row (or the other way
+round); the next command finishes or discards the interrupted delete.
 
 **Resample** (:func:`resample`) aggregates a stored spec in DuckDB into epoch-aligned buckets
 (``time_bucket`` with origin 1970-01-01 UTC; weeks start on Monday, 1970-01-05) keyed by the
 bar open time: open is the first bar's open, high the max, low the min, close the last bar's
-close, volume the sum. The result replaces the target spec's partition in one
-:func:`partitions.commit_tables` call (a single ``os.replace``), so readers see the old bars
-or the new ones.
+close, volume the sum. The result replaces the target spec's partition in one commit, so
+readers see the old bars or the new ones. Both hold the catalog's write lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -44,19 +28,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from research_lib.data.catalog import HINT, Catalog
+from research_lib.data.commit import TRASH_DIR, commit, recover, writing
+from research_lib.data.duck import naming_damage
 from research_lib.data.instruments import validate_symbol
-from research_lib.data.partitions import (
-    PARTITION_FILE,
-    bars_table,
-    commit_tables,
-    instruments_table,
-    read_instruments,
-)
+from research_lib.data.partitions import PARTITION_FILE, bars_table, instruments_table
 from research_lib.errors import CatalogError, UnknownSymbolError, did_you_mean
-from research_lib.files import fsync_dir
 from research_lib.model.bars import BAR_COLUMNS, BAR_UNITS, bar_interval
 
 __all__ = [
+    "TRASH_DIR",
     "DeleteReport",
     "PartitionSummary",
     "ResampleReport",
@@ -66,7 +46,6 @@ __all__ = [
     "resample",
 ]
 
-TRASH_DIR = ".trash"  # under the catalog root, outside ROOT/bars: invisible to every read
 INSTRUMENTS_FILE = "instruments.parquet"
 _TARGET = re.compile(r"^([1-9][0-9]*)-(SECOND|MINUTE|HOUR|DAY|WEEK)(?:-(LAST|BID|ASK|MID))?$")
 _EPOCH = "1970-01-01 00:00:00+00"
@@ -158,43 +137,33 @@ def plan_delete(catalog: Catalog, symbol: str, bar_spec: str | None = None) -> D
 
 def delete_bars(catalog: Catalog, symbol: str, bar_spec: str | None = None) -> DeleteReport:
     """Delete ``symbol``'s ``bar_spec`` bars, or (``bar_spec=None``) all its bars and its
-    instrument row; see the module docstring for what a crash can leave.
+    instrument row, in one commit under the catalog's lock (see the module docstring).
 
     Raises as :func:`plan_delete` does, before anything changes.
     """
-    plan = plan_delete(catalog, symbol, bar_spec)
-    purge_trash(catalog)
     root = catalog.root
-    symbol_dir = catalog._symbol_dir(symbol)
-    folder = symbol_dir if bar_spec is None else catalog._partition_path(symbol, bar_spec).parent
-    trash = _move_to_trash(root, folder) if folder.is_dir() else None
-    if plan.instrument:
-        try:
-            remaining = read_instruments(root / INSTRUMENTS_FILE)
+    with writing(root):
+        plan = plan_delete(catalog, symbol, bar_spec)
+        symbol_dir = catalog._symbol_dir(symbol)
+        folder = (
+            symbol_dir if bar_spec is None else catalog._partition_path(symbol, bar_spec).parent
+        )
+        writes = []
+        if plan.instrument:
+            remaining = catalog._instruments()
             del remaining[symbol]
-            commit_tables(root, [(root / INSTRUMENTS_FILE, instruments_table(remaining))])
-        except BaseException:
-            if trash is not None:  # put the bars back: the catalog is as it was
-                os.rename(trash, folder)
-                fsync_dir(folder.parent)
-            raise
-    if bar_spec is not None:
-        with contextlib.suppress(OSError):
-            symbol_dir.rmdir()  # only if that was its last spec
-    if trash is not None:
-        _remove_trash(root, trash)
+            writes.append((root / INSTRUMENTS_FILE, instruments_table(remaining)))
+        commit(root, writes, [folder] if folder.is_dir() else [])
     return replace(plan, done=True)
 
 
 def purge_trash(catalog: Catalog) -> int:
-    """Remove what interrupted deletes left in ``ROOT/.trash``; returns how many entries."""
-    trash_dir = catalog.root / TRASH_DIR
-    if not trash_dir.is_dir():
+    """Finish or discard what an interrupted change left (``ROOT/.tmp``, ``ROOT/.trash``);
+    returns how many clean-ups were done. Every command does this on its own first."""
+    if not catalog.root.is_dir():
         return 0
-    entries = list(trash_dir.iterdir())
-    for entry in entries:
-        _remove_trash(catalog.root, entry)
-    return len(entries)
+    with writing(catalog.root):
+        return len(recover(catalog.root))
 
 
 def _stored(catalog: Catalog, symbol: str) -> tuple[bool, list[str]]:
@@ -223,35 +192,11 @@ def _unknown_spec(symbol: str, bar_spec: str, specs: list[str]) -> CatalogError:
 
 def _summary(catalog: Catalog, symbol: str, bar_spec: str) -> PartitionSummary:
     path = catalog._partition_path(symbol, bar_spec)
-    with _duckdb() as con:
+    with _duckdb() as con, naming_damage([path]):
         rows, first, last = con.execute(
             "SELECT count(*), min(timestamp), max(timestamp) FROM read_parquet(?)", [str(path)]
         ).fetchone()
     return PartitionSummary(bar_spec, int(rows), _utc(first), _utc(last))
-
-
-def _move_to_trash(root: Path, folder: Path) -> Path:
-    """Rename ``folder`` into ``ROOT/.trash`` (one atomic, durable rename); returns its path."""
-    trash_dir = root / TRASH_DIR
-    if not trash_dir.is_dir():
-        trash_dir.mkdir()
-        fsync_dir(root)
-    trash = trash_dir / f"{uuid.uuid4().hex}-{folder.name}"
-    os.rename(folder, trash)
-    fsync_dir(folder.parent)
-    fsync_dir(trash_dir)
-    return trash
-
-
-def _remove_trash(root: Path, entry: Path) -> None:
-    """Best effort: the data is already out of the catalog, a leftover is harmless."""
-    if entry.is_dir() and not entry.is_symlink():
-        shutil.rmtree(entry, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
-            entry.unlink()
-    with contextlib.suppress(OSError):
-        (root / TRASH_DIR).rmdir()  # only once empty
 
 
 # -- resample ------------------------------------------------------------------------------
@@ -266,6 +211,11 @@ def resample(catalog: Catalog, symbol: str, to: str, source: str | None = None) 
     The target interval must be larger than the source's and a whole multiple of it.
     Raises :class:`CatalogError` (:class:`UnknownSymbolError` for an unknown symbol).
     """
+    with writing(catalog.root):
+        return _resample(catalog, symbol, to, source)
+
+
+def _resample(catalog: Catalog, symbol: str, to: str, source: str | None) -> ResampleReport:
     step, unit, price = _parse_target(to)
     width = int(step) * BAR_UNITS[unit]
     specs = catalog.bar_specs(symbol)
@@ -280,7 +230,7 @@ def resample(catalog: Catalog, symbol: str, to: str, source: str | None = None) 
     path = catalog._partition_path(symbol, source)
     origin = _MONDAY if unit == "WEEK" else _EPOCH
     width_us = width // pd.Timedelta(microseconds=1)
-    with _duckdb() as con:
+    with _duckdb() as con, naming_damage([path]):
         found = con.execute(_RESAMPLE_SQL, [width_us, origin, str(path)]).fetchnumpy()
     counts = np.asarray(found["n"], dtype=np.int64)
     if counts.size == 0:
@@ -289,8 +239,9 @@ def resample(catalog: Catalog, symbol: str, to: str, source: str | None = None) 
     table = bars_table(ts, {c: np.asarray(found[c], dtype=np.float64) for c in BAR_COLUMNS[1:]})
 
     destination = catalog._partition_path(symbol, target)
-    before = pq.ParquetFile(destination).metadata.num_rows if destination.exists() else 0
-    commit_tables(catalog.root, [(destination, table)])
+    with naming_damage([destination]):
+        before = pq.read_metadata(destination).num_rows if destination.exists() else 0
+    commit(catalog.root, [(destination, table)])
     return ResampleReport(
         symbol=symbol,
         source=source,

@@ -1,14 +1,11 @@
-"""The catalog's files: Parquet schemas, merging new bars into a partition, and the commit
-that moves every changed file into place or none of them.
+"""The catalog's files: Parquet schemas and merging new bars into a partition.
 
-See :mod:`research_lib.data.catalog` for the layout under the catalog root.
+See :mod:`research_lib.data.catalog` for the layout under the catalog root and
+:mod:`research_lib.data.commit` for how changed files are put in place.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from research_lib.data.instruments import InstrumentSpec
-from research_lib.files import fsync_dir, link_or_copy, make_dirs, write_synced
+from research_lib.files import write_synced
 from research_lib.model.bars import BAR_COLUMNS, PRICE_COLUMNS, timestamps_ns
 
 BAR_SCHEMA = pa.schema(
@@ -118,53 +115,3 @@ def write_parquet(table: pa.Table, path: Path) -> None:
             table, handle, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_SIZE
         ),
     )
-
-
-def commit_tables(root: Path, writes: list[tuple[Path, pa.Table]]) -> None:
-    """Write each table to ``root/.tmp``, fsync, then ``os.replace`` all into place.
-
-    If anything fails (or is interrupted) the targets already replaced are restored from
-    hard-link backups (new files are removed), temp files are deleted and the directories
-    this call created are removed again.
-    """
-    if not writes:
-        return
-    tmp_dir = root / ".tmp"
-    created: list[Path] = []
-    staged: list[tuple[Path, Path]] = []
-    moved: list[tuple[Path, Path | None]] = []
-    failed = True
-    try:
-        make_dirs(tmp_dir, created)
-        for target, table in writes:
-            tmp = tmp_dir / f"{uuid.uuid4().hex}.parquet"
-            staged.append((tmp, target))
-            write_parquet(table, tmp)
-        for tmp, target in staged:
-            make_dirs(target.parent, created)
-            backup = None
-            if target.exists():
-                backup = tmp_dir / f"{uuid.uuid4().hex}.bak"
-                link_or_copy(target, backup)
-            moved.append((target, backup))
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        failed = False
-    except BaseException as exc:
-        for target, backup in reversed(moved):
-            try:
-                if backup is not None:
-                    os.replace(backup, target)
-                else:
-                    target.unlink(missing_ok=True)
-            except OSError as undo_error:  # pragma: no cover - disk gone mid-rollback
-                exc.add_note(f"could not restore {target}: {undo_error}")
-        raise
-    finally:
-        for path in [tmp for tmp, _ in staged] + [b for _, b in moved if b is not None]:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        to_remove = reversed(created) if failed else [tmp_dir]
-        for directory in to_remove:
-            with contextlib.suppress(OSError):
-                directory.rmdir()

@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.tseries.api import guess_datetime_format
 
+from research_lib.data.inputs import check_regular_file, check_text, file_bytes
 from research_lib.data.instruments import validate_symbol
 from research_lib.errors import (
     CatalogError,
@@ -127,15 +128,20 @@ def read_raw(path: str | Path, timestamp_column: str | None = None) -> RawBars:
     """The columns of the CSV or Parquet file at ``path`` (see the module docstring).
 
     ``timestamp_column`` names the time column explicitly. Raises
-    :class:`ImportValidationError` for a missing file, a missing column or unreadable data.
+    :class:`ImportValidationError` for a missing file, one that is not a regular file (checked
+    before opening it), a missing column or unreadable data; CSV text is checked first by
+    :func:`~research_lib.data.inputs.check_text` (binary data, line length, multi-line
+    fields, size).
     """
     path, name = Path(path), str(path)
-    if not path.is_file():
-        reason = "is a directory, not a file" if path.is_dir() else "no such file"
-        raise ImportValidationError(f"{name}: {reason}")
-    if path.name.lower().endswith(PARQUET_SUFFIXES):
+    check_regular_file(path, name)
+    lower = path.name.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
         return _read_parquet(path, name, timestamp_column)
-    return _read_csv(path, name, timestamp_column)
+    compressed = lower.endswith(COMPRESSED_SUFFIXES)
+    data = file_bytes(path, name, compressed)
+    check_text(data, name)
+    return _read_csv(pa.py_buffer(data) if compressed else path, name, timestamp_column)
 
 
 def expand_files(patterns: str | Path | list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
@@ -278,7 +284,8 @@ def _label(header_name: str, position: int) -> str:
 # -- CSV -----------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, name: str, timestamp_column: str | None) -> RawBars:
+def _read_csv(path: Path | pa.Buffer, name: str, timestamp_column: str | None) -> RawBars:
+    """``path``: a plain CSV file, or the decompressed bytes of a compressed one."""
     header = _read_header(path, name)
     index = (0,) if header and header[0].strip().lower() in _UNNAMED_CSV_INDEX else ()
     columns, ignored = map_columns(header, name, timestamp_column, index)
@@ -288,7 +295,7 @@ def _read_csv(path: Path, name: str, timestamp_column: str | None) -> RawBars:
 def _read_header(path: Path, name: str) -> list[str]:
     head = b""
     try:
-        with pa.input_stream(str(path), compression="detect") as f:
+        with pa.input_stream(path if isinstance(path, pa.Buffer) else str(path)) as f:
             while b"\n" not in head.lstrip(b"\r\n") and len(head) < 1 << 20:
                 chunk = f.read(1 << 16)
                 if not chunk:
@@ -304,8 +311,13 @@ def _read_header(path: Path, name: str) -> list[str]:
                 "timestamp,open,high,low,close,volume"
             )
         raise ImportValidationError(f"{name}: the file is empty")
-    text = first.decode("utf-8-sig", errors="replace")
-    return next(csv.reader([text.rstrip("\r\n")]))
+    try:
+        text = first.decode("utf-8-sig")
+        return next(csv.reader([text.rstrip("\r\n")]))
+    except UnicodeDecodeError:
+        raise ImportValidationError(f"{name}: line 1 is not UTF-8 text (a binary file?)") from None
+    except csv.Error as exc:
+        raise ImportValidationError(f"{name}: line 1 is not a CSV header: {exc}") from None
 
 
 def _read_table(
@@ -317,12 +329,12 @@ def _read_table(
     ts_cols = [names[i] for i in columns["timestamp"]]
     try:
         try:
-            table = _pyarrow_read(path, names, ts_cols, number_cols.values(), pa.float64())
+            table = _pyarrow_read(path, name, names, ts_cols, number_cols.values(), pa.float64())
         except pa.ArrowInvalid as exc:
             if "conversion error to double" not in str(exc):
                 raise
             # Some value is not a number: read text, so each bad row can be named.
-            table = _pyarrow_read(path, names, ts_cols, number_cols.values(), pa.string())
+            table = _pyarrow_read(path, name, names, ts_cols, number_cols.values(), pa.string())
     except (pa.ArrowInvalid, OSError) as exc:
         raise ImportValidationError(f"{name}: cannot parse the CSV: {_reason(exc)}") from None
     out = {c: table.column(col) for c, col in number_cols.items()}
@@ -333,7 +345,7 @@ def _read_table(
     return out
 
 
-def _pyarrow_read(path, names, ts_cols, number_cols, number_type) -> pa.Table:
+def _pyarrow_read(path, name, names, ts_cols, number_cols, number_type) -> pa.Table:
     bad_rows: list = []
 
     def on_invalid(row) -> str:
@@ -342,7 +354,7 @@ def _pyarrow_read(path, names, ts_cols, number_cols, number_type) -> pa.Table:
 
     def read(use_threads: bool) -> pa.Table:
         return pacsv.read_csv(
-            path,  # a compressed file is recognised by its extension
+            pa.BufferReader(path) if isinstance(path, pa.Buffer) else path,
             read_options=pacsv.ReadOptions(
                 column_names=names, skip_rows=1, use_threads=use_threads
             ),
@@ -372,7 +384,7 @@ def _pyarrow_read(path, names, ts_cols, number_cols, number_type) -> pa.Table:
         count = len(bad_rows)
         more = f"; and {count - MAX_REPORTED} more" if count > MAX_REPORTED else ""
         raise ImportValidationError(
-            f"{path}: {count} malformed row{'s' if count > 1 else ''}; {described}{more}"
+            f"{name}: {count} malformed row{'s' if count > 1 else ''}; {described}{more}"
         )
     return table
 

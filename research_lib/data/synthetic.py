@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from research_lib.errors import ConfigError
 from research_lib.model.defaults import DEFAULT_SEED, MOCK_END
 
 SESSIONS = {
@@ -17,6 +18,8 @@ SESSIONS = {
     "24x7": ("UTC", None, None),
 }
 BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+MAX_BARS = 5_000_000  # ~50 years of 1-minute NASDAQ sessions, ~500 MB of bars in memory
+FIRST_YEAR, LAST_YEAR = 1678, 2261  # nanosecond times
 
 
 def session_timestamps(
@@ -34,8 +37,16 @@ def session_timestamps(
         raise ValueError(f"unknown session {session!r}: one of {', '.join(SESSIONS)}")
     tz, open_, close = SESSIONS[session]
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    for label, ts in (("start", start_ts), ("end", end_ts)):
+        if not FIRST_YEAR <= ts.year <= LAST_YEAR:
+            raise ConfigError(
+                f"{label} {ts:%Y-%m-%d} is outside the years {FIRST_YEAR}-{LAST_YEAR} that "
+                "bar times can hold"
+            )
+    start_ts, end_ts = start_ts.as_unit("ns"), end_ts.as_unit("ns")
     if end_ts.tz is None and end_ts == end_ts.normalize():
         end_ts = end_ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    _check_count(start_ts, end_ts, freq, session)
     if open_ is None:
         idx = pd.date_range(start_ts, end_ts, freq=freq, tz=None if start_ts.tz else "UTC")
         return idx.tz_convert("UTC").as_unit("ns")
@@ -51,6 +62,26 @@ def session_timestamps(
         return pd.DatetimeIndex([], tz="UTC").as_unit("ns")
     idx = pieces[0].append(pieces[1:]) if len(pieces) > 1 else pieces[0]
     return idx.tz_convert("UTC").as_unit("ns")
+
+
+def _check_count(start: pd.Timestamp, end: pd.Timestamp, freq: str, session: str) -> None:
+    """Refuse more than :data:`MAX_BARS` bars before making any (``--freq 1ns`` over a year
+    would need terabytes)."""
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError):
+        return  # calendar frequencies (months...) make few bars; pandas checks the alias
+    if step <= pd.Timedelta(0):
+        raise ConfigError(f"the bar interval must be positive, was {freq!r}")
+    span = max(end.tz_localize(None) - start.tz_localize(None), pd.Timedelta(0))
+    if session != "24x7":  # 6.5 of every 24 hours, 5 of every 7 days
+        span = min(span * (5 / 7) + pd.Timedelta(days=1), span) * (6.5 / 24)
+    bars = int(span // step) + 1
+    if bars > MAX_BARS:
+        raise ConfigError(
+            f"about {bars:,} bars of {freq} from {start:%Y-%m-%d} to {end:%Y-%m-%d}: more "
+            f"than the limit of {MAX_BARS:,}; choose a shorter range or a longer interval"
+        )
 
 
 def exchange_holidays(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:

@@ -14,8 +14,11 @@ the backtest data, so they may be left out; a ``bar_type`` does say which catalo
 Dates follow :mod:`research_lib.model.dates` (ISO; ``01/05/2024`` is refused as ambiguous).
 
 Files are parsed with a ``yaml.SafeLoader`` subclass (never ``yaml.load``) that records the
-line of every mapping key, checked by pydantic models that forbid unknown keys, then the
-``config:`` values are checked by the strategy's own config class (``problems()``), so the
+line of every mapping key and keeps the limits of
+:class:`research_lib.model.params.LimitedLoader` (depth, aliases; at most
+:data:`MAX_FILE_BYTES`); numbers follow the rules flags follow
+(:func:`research_lib.model.params.setting_problem`). Pydantic models forbid unknown keys,
+then the strategy's own config class checks the ``config:`` values (``problems()``), so the
 rules are written once. Every problem is reported at once, as ``file:line: path: reason``.
 """
 
@@ -44,16 +47,20 @@ from research_lib.model.bars import BAR_SPEC_PATTERN, parse_bar_spec
 from research_lib.model.dates import FORMAT_HINT, parse_when, when_text
 from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Costs, merge_costs
+from research_lib.model.params import LimitedLoader, LimitError, setting_problem, value_problems
+from research_lib.settings import defines_class, untrusted
 from research_lib.strategies import registry
 
 DEFAULT_DATA = "catalog"
+MAX_FILE_BYTES = 1_000_000  # a run config is a few hundred bytes
 
 
 # -- reading YAML -------------------------------------------------------------------------
 
 
-class LineLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` that records the line (1-based) of every mapping key, by YAML path.
+class LineLoader(LimitedLoader):
+    """A limited ``SafeLoader`` (:class:`~research_lib.model.params.LimitedLoader`) that
+    records the line (1-based) of every mapping key, by YAML path.
 
     ``lines[("config", "slow_period")] == 7``; duplicated keys are kept in ``duplicates``.
     """
@@ -163,9 +170,10 @@ class BacktestSection(BaseModel):
 
     @field_validator("starting_balance", "periods_per_year")
     @classmethod
-    def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"must be greater than 0, was {value}")
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        problem = setting_problem(str(info.field_name), value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -219,6 +227,7 @@ class RunConfig:
     backtest: BacktestSection = field(default_factory=BacktestSection)
     costs: Costs = field(default_factory=Costs)
     source_file: str | None = None
+    not_imported: str | None = None  # why the strategy's code was only read, not imported
 
     def arguments(self, **overrides: Any) -> dict[str, Any]:
         """The keyword arguments of :func:`research_lib.workflows.record.run_backtest` that run
@@ -262,10 +271,14 @@ def bar_spec_of(bar_type: Any) -> str | None:
 # -- loading ------------------------------------------------------------------------------
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+def load_run_config(path: str | Path, *, imports: bool = True) -> RunConfig:
     """Read and validate the YAML run config at ``path``.
 
-    Raises :class:`RunConfigError` (a :class:`ConfigError`) listing every problem.
+    With ``imports=False`` a ``strategy_path``/``config_path`` whose module is outside the
+    installed packages and the project (:func:`research_lib.settings.untrusted`) is not
+    imported: its source is only read (the classes must be defined there), its config values
+    are not checked, and ``not_imported`` says why. Raises :class:`RunConfigError` (a
+    :class:`ConfigError`) listing every problem.
     """
     file = Path(path)
     data, lines = _read(file)
@@ -276,10 +289,20 @@ def load_run_config(path: str | Path) -> RunConfig:
     except ValidationError as exc:
         problems += [_pydantic_problem(error, lines) for error in exc.errors()]
     bad_keys = {p.path.split(".")[0] for p in problems}
-    paths = _strategy_paths(data, bad_keys, lines, problems)
+    not_imported = None
+    if not imports and not bad_keys & {"strategy_path", "config_path"}:
+        not_imported = _read_only_paths(data, lines, problems)
+    paths = None if not_imported else _strategy_paths(data, bad_keys, lines, problems)
+    if not_imported and not any(p.path in ("strategy_path", "config_path") for p in problems):
+        paths = (data["strategy_path"], data["config_path"])
     values = data.get("config")
-    if paths and isinstance(values, dict):
-        problems += _config_problems(paths[1], values, data.get("backtest"), lines)
+    if isinstance(values, dict):
+        numbers = value_problems(values, "config")
+        problems += [Problem(where, why, _line(lines, *where.split("."))) for where, why in numbers]
+        bad = {where.split(".")[1] for where, _ in numbers}
+        good = {key: value for key, value in values.items() if str(key) not in bad}
+        if paths and not not_imported:
+            problems += _config_problems(paths[1], good, data.get("backtest"), lines)
     if problems or model is None or paths is None:
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         raise RunConfigError(file, problems)
@@ -293,7 +316,25 @@ def load_run_config(path: str | Path) -> RunConfig:
         backtest=model.backtest,
         costs=model.costs,
         source_file=str(file),
+        not_imported=not_imported,
     )
+
+
+def _read_only_paths(
+    data: dict[str, Any], lines: dict[tuple[str, ...], int], problems: list[Problem]
+) -> str | None:
+    """For paths to untrusted code: check its source defines the classes (adding problems)
+    and say why it was not imported; None when every path may be imported."""
+    paths = {key: data.get(key) for key in ("strategy_path", "config_path")}
+    reasons = [untrusted(value) for value in paths.values() if isinstance(value, str)]
+    reason = next((r for r in reasons if r), None)
+    if reason is None or not all(isinstance(value, str) for value in paths.values()):
+        return None
+    for key, value in paths.items():
+        problem = defines_class(value)
+        if problem:
+            problems.append(Problem(key, problem, _line(lines, key)))
+    return reason
 
 
 def _read(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -307,12 +348,22 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     if file.is_dir():
         raise fail("is a folder, expected a YAML file")
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise fail(f"larger than {MAX_FILE_BYTES:,} bytes; a run config is a few hundred")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise fail(f"not a UTF-8 text file ({exc.reason})") from exc
     loader = LineLoader(text)
     try:
         data = loader.load()
+    except LimitError as exc:
+        mark = exc.problem_mark
+        raise fail(str(exc.problem), mark.line + 1 if mark else None) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = exc.problem or exc.context or "cannot parse"

@@ -30,6 +30,7 @@ from research_lib.errors import BacktestError, ConfigError, DataRangeError
 from research_lib.model.bars import bar_interval
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Execution, execution_of
+from research_lib.model.params import check_settings, check_values
 from research_lib.model.performance import performance
 from research_lib.model.run import BacktestResult, RunRecord, clean_number
 from research_lib.strategies.registry import (
@@ -70,10 +71,12 @@ def resolve_config(
     :data:`~research_lib.model.defaults.DEFAULT_TRADE_SIZE` is used when none is given. A
     ``quantity``-sized ``trade_size`` must fit the instrument's size increment.
     """
+    check_values(params)  # finite numbers, bounded nesting (research_lib.model.params)
     values = {"trade_size": DEFAULT_TRADE_SIZE, **params}
     values["instrument_id"] = data.spec.instrument_id
     values["bar_type"] = data.bar_type
     config = build_config(config_path, values)
+    check_values(canonical_values(config))  # text decoded to numbers ("1e400") included
     if getattr(config, "sizing", "quantity") == "quantity" and hasattr(config, "trade_size"):
         problem = data.spec.check_quantity(config.trade_size, "trade_size")
         if problem:
@@ -125,7 +128,12 @@ def run_settings(
     ``execution`` (an :class:`Execution` or its dict) is stored with every default filled in;
     ``periods_per_year`` None means "from the data's calendar"; ``bar_spec`` None means "the
     symbol's only one" (a completed run's settings name the bar spec and symbol it used).
+
+    The one check of every way of starting a run (CLI flags, YAML, papermill, the panel,
+    Python): raises :class:`ConfigError` for a balance, seed or periods per year that is not
+    finite and in range (:func:`research_lib.model.params.check_settings`).
     """
+    check_settings(starting_balance=starting_balance, seed=seed, periods_per_year=periods_per_year)
     return {
         "data": data if isinstance(data, str) else "dataframe",
         "symbol": symbol,

@@ -37,15 +37,20 @@ COMMISSION_KINDS = ("commission_rate", "commission_per_unit", "commission_per_or
 SLIPPAGE_KINDS = ("slippage_ticks", "slippage_bps")
 
 
-class Costs(BaseModel):
-    """What each fill costs; every field defaults to 0 (no costs)."""
+COST_MAX = 1e9  # per unit or per order, in the quote currency
+SLIPPAGE_TICKS_MAX = 1_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Costs(BaseModel):
+    """What each fill costs; every field defaults to 0 (no costs). Every value is a finite
+    number in range (``nan``, ``inf`` and absurd sizes are refused before a run starts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     commission_rate: float = Field(0.0, ge=0, lt=1)
-    commission_per_unit: float = Field(0.0, ge=0)
-    commission_per_order: float = Field(0.0, ge=0)
-    slippage_ticks: int = Field(0, ge=0)
+    commission_per_unit: float = Field(0.0, ge=0, le=COST_MAX)
+    commission_per_order: float = Field(0.0, ge=0, le=COST_MAX)
+    slippage_ticks: int = Field(0, ge=0, le=SLIPPAGE_TICKS_MAX)
     slippage_bps: float = Field(0.0, ge=0, lt=10_000)
 
     @model_validator(mode="after")
@@ -154,6 +159,7 @@ def problem_text(exc: ValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"])
         reason = error["msg"].removeprefix("Value error, ")
+        reason = reason[:1].lower() + reason[1:]
         if error["type"] != "value_error" and "input" in error:
             reason += f", was {error['input']!r}"
         parts.append(f"{where}: {reason}" if where else reason)

@@ -186,6 +186,19 @@ def equity_table(run_id: str, equity: pd.Series | None) -> pa.Table:
     )
 
 
+def stored_bundle(row: Mapping[str, Any], trades: pa.Table, equity: pa.Table) -> Bundle:
+    """The bundle of a run as read from a store (to save it in another one): JSON-native row
+    values (timestamps as ISO text, as a pending file holds them), tables in their schemas."""
+    row = {k: row[k] for k in RUN_COLUMNS if k in row}
+    for name in TIMESTAMP_COLUMNS:
+        row[name] = _iso(row.get(name))
+    return Bundle(
+        row,
+        trades.select(TRADES_SCHEMA.names).cast(TRADES_SCHEMA),
+        equity.select(EQUITY_SCHEMA.names).cast(EQUITY_SCHEMA),
+    )
+
+
 # -- rows to records -----------------------------------------------------------------------
 
 

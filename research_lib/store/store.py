@@ -56,6 +56,7 @@ from research_lib.store.records import (
     canonical,
     decode_row,
     failure_bundle,
+    stored_bundle,
     stored_run,
 )
 from research_lib.store.schema import LIST_COLUMNS, SCHEMA_VERSION, SORT_ALIASES, SORTABLE
@@ -65,6 +66,10 @@ __all__ = ["Comparison", "NotSavedWarning", "ResultsStore", "StoreUnavailableErr
 
 HINT = "(research-lib backtest list-results)"
 WRITE_ERRORS = (duckdb.Error, OSError, StoreUnavailableError)
+_RUN_TABLES = (
+    "FROM trades WHERE run_id = ? ORDER BY trade_no",
+    "FROM equity_curves WHERE run_id = ? ORDER BY timestamp",
+)
 
 
 def default_path() -> Path:
@@ -123,6 +128,18 @@ class ResultsStore:
     def save_failure_or_keep(self, record: RunRecord) -> str:
         """:meth:`save_failure`, falling back to a pending file like :meth:`save_or_keep`."""
         return self._save_or_keep(failure_bundle(_failed(record)))
+
+    def save_bundle_or_keep(self, bundle: Bundle) -> str:
+        """Store a run made elsewhere (a sweep worker's, :meth:`bundles`), or keep it pending
+        like :meth:`save_or_keep`; returns where it went."""
+        return self._save_or_keep(bundle)
+
+    def bundles(self) -> list[Bundle]:
+        """Every stored run as a :class:`Bundle`, oldest first (to save in another store)."""
+        with self._reader() as con:
+            rows = [] if con is None else db.query(con, "FROM runs ORDER BY created_at").to_pylist()
+            tables = [[db.query(con, sql, [r["id"]]) for sql in _RUN_TABLES] for r in rows]
+        return [stored_bundle(row, *both) for row, both in zip(rows, tables, strict=True)]
 
     def delete(self, run_ids: Iterable[str]) -> int:
         """Delete runs (ids or unique prefixes) with their trades and equity; returns the count."""

@@ -29,7 +29,9 @@ from nautilus_trader.trading.strategy import Strategy
 
 from research_lib.errors import ConfigProblems
 from research_lib.model.execution import FILL_TIMINGS, SIZINGS
-from research_lib.model.params import Range
+from research_lib.model.params import Range, number_problem
+
+SIZE_DECIMALS = 9  # the most decimal places a Nautilus size (Quantity) has
 
 LONG, FLAT, SHORT = 1, 0, -1
 SIZE_UNITS = {"quantity": "units", "notional": "quote currency", "equity": "fraction of equity"}
@@ -89,12 +91,30 @@ class SignalConfig(StrategyConfig, frozen=True):
             raise ConfigProblems(problems)
 
     def problems(self) -> list[tuple[str, str]]:
-        """Every invalid value as (field, reason); subclasses extend the list."""
-        found = []
+        """Every invalid value as (field, reason); subclasses extend the list.
+
+        Every number must be finite and of a usable size
+        (:func:`~research_lib.model.params.number_problem`) before its bounds are checked.
+        """
+        found = [
+            (field, reason)
+            for field in self.__struct_fields__
+            if (reason := number_problem(getattr(self, field)))
+        ]
+        bad = {field for field, _ in found}
         for field, allowed in self.bounds.items():
-            reason = allowed.problem(getattr(self, field))
+            reason = None if field in bad else allowed.problem(getattr(self, field))
             if reason:
                 found.append((field, reason))
+        size = self.trade_size
+        exponent = size.as_tuple().exponent if isinstance(size, Decimal) else 0
+        if "trade_size" not in bad and isinstance(exponent, int) and exponent < -SIZE_DECIMALS:
+            found.append(
+                (
+                    "trade_size",
+                    f"has more than {SIZE_DECIMALS} decimal places, was {self.trade_size}",
+                )
+            )
         if self.sizing not in SIZINGS:
             found.append(("sizing", f"must be one of {', '.join(SIZINGS)}, was {self.sizing!r}"))
         elif self.sizing == "equity" and self.trade_size > 1:

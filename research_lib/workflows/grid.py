@@ -1,7 +1,8 @@
-"""Parameter grids: parsed from ``--grid`` text, expanded into points.
+"""Parameter grids: parsed from ``--grid`` text, expanded into points, checked as a plan.
 
 ``parse_grid(["fast_period=5,10,20", "slow_period=30:60:10"])`` gives a grid (name -> list of
-values); :func:`expand_grid` its points, the cartesian product.
+values); :func:`expand_grid` its points, the cartesian product; :func:`plan_sweep` checks
+every point against the strategy's config class before anything runs.
 """
 
 from __future__ import annotations
@@ -9,12 +10,27 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from research_lib.errors import ConfigError
-from research_lib.model.params import read_value
+import msgspec
 
-__all__ = ["Point", "expand_grid", "grid_lists", "parse_grid"]
+from research_lib.engine.run_config import RunConfig, load_run_config
+from research_lib.errors import ConfigError, did_you_mean
+from research_lib.model.defaults import DEFAULT_TRADE_SIZE
+from research_lib.model.params import read_value
+from research_lib.strategies.registry import build_config, config_class, find_by_path, resolve_paths
+
+__all__ = [
+    "Point",
+    "SweepPlan",
+    "as_run_config",
+    "expand_grid",
+    "grid_lists",
+    "parse_grid",
+    "plan_sweep",
+]
 
 Point = dict[str, Any]
 
@@ -92,3 +108,93 @@ def expand_grid(grid: dict[str, Any]) -> list[Point]:
     """Every point of the grid (the cartesian product), the last parameter varying fastest."""
     lists = grid_lists(grid)
     return [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
+
+
+# -- plans --------------------------------------------------------------------------------
+
+# Placeholder wiring for validating points: the instrument does not change a config's rules.
+PLACEHOLDER_INSTRUMENT = "AAPL.SIM"
+PLACEHOLDER_BAR_TYPE = f"{PLACEHOLDER_INSTRUMENT}-1-MINUTE-LAST-EXTERNAL"
+# Config values that say which data a run used, not which parameters: not sweep columns.
+WIRING = ("instrument_id", "bar_type")
+
+
+# -- configs and plans --------------------------------------------------------------------
+
+
+def as_run_config(config: Any) -> RunConfig:
+    """A :class:`~research_lib.engine.run_config.RunConfig` from a YAML path, a ``RunConfig``, or a
+    strategy (registered name or ``module:Class``) with its default parameters."""
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, Path) or (
+        isinstance(config, str) and (config.endswith((".yaml", ".yml")) or Path(config).is_file())
+    ):
+        return load_run_config(config)
+    if not isinstance(config, str):
+        raise ConfigError(
+            f"config must be a YAML path, a RunConfig or a strategy name, was {config!r}"
+        )
+    strategy_path, config_path = resolve_paths(config)
+    info = find_by_path(strategy_path)
+    return RunConfig(
+        strategy_path=strategy_path,
+        config_path=config_path,
+        strategy_name=info.name if info else strategy_path,
+        params={},
+    )
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A checked sweep: the run config, the grid, the valid points and the skipped ones."""
+
+    run_config: RunConfig
+    grid: dict[str, list[Any]]
+    points: list[Point]
+    skipped: list[tuple[Point, str]]
+
+    @property
+    def size(self) -> int:
+        """Points in the grid, valid or not."""
+        return len(self.points) + len(self.skipped)
+
+
+def plan_sweep(config: Any, grid: dict[str, Any]) -> SweepPlan:
+    """Check every point of ``grid`` with the strategy's config class.
+
+    Raises :class:`ConfigError` for a grid parameter the strategy does not have, or when no
+    point is valid; invalid points are otherwise listed in ``skipped`` with the reason.
+    """
+    run_config = as_run_config(config)
+    lists = grid_lists(grid)
+    known = [f.name for f in msgspec.structs.fields(config_class(run_config.config_path))]
+    for name in lists:
+        if name not in known or name in WIRING:
+            choices = [k for k in known if k not in WIRING]
+            raise ConfigError(
+                f"{run_config.strategy_name} has no parameter '{name}';"
+                f"{did_you_mean(name, choices)} see research-lib strategy show "
+                f"{run_config.strategy_name}"
+            )
+    points, skipped = [], []
+    for point in expand_grid(lists):
+        values = {"trade_size": DEFAULT_TRADE_SIZE, **run_config.params, **point}
+        values.update(instrument_id=PLACEHOLDER_INSTRUMENT, bar_type=PLACEHOLDER_BAR_TYPE)
+        try:
+            build_config(run_config.config_path, values)
+        except ConfigError as exc:
+            skipped.append((point, str(exc)))
+            continue
+        points.append(point)
+    if not points:
+        raise ConfigError(
+            f"none of the {len(skipped)} grid points is valid; {label(skipped[0][0])}: "
+            f"{skipped[0][1]}"
+        )
+    return SweepPlan(run_config, lists, points, skipped)
+
+
+def label(point: Point) -> str:
+    """``fast_period=5, slow_period=20``."""
+    return ", ".join(f"{k}={v}" for k, v in point.items())

@@ -19,7 +19,7 @@ import re
 import time
 import traceback as tb
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +121,18 @@ def run_notebook(
     kernel_name: str | None = None,
     progress: bool = False,
     timeout: float | None = None,
+    record_as: str | Path | None = None,
 ) -> NotebookRun:
     """Execute the notebook at ``path`` with ``parameters`` through papermill.
 
     ``output`` defaults to :func:`default_output`. ``results``/``catalog`` (a store or
     catalog, or a path) default to ``parameters["results"/"catalog"]``, then to
-    :func:`results_path`/:func:`catalog_root`. Returns the :class:`NotebookRun` with the ids of
-    the runs the notebook recorded; raises :class:`NotebookExecutionError` when a cell fails.
+    :func:`results_path`/:func:`catalog_root`. ``record_as`` is the notebook path the runs
+    record (default ``output``; a sweep worker writes elsewhere and hands the notebook back).
+    Parameter values must be text, numbers, booleans, None, lists or mappings of them; dates
+    and times become ISO text and sets sorted lists. Returns the :class:`NotebookRun` with the
+    ids of the runs the notebook recorded; raises :class:`NotebookExecutionError` when a cell
+    fails.
     """
     import nbformat
     import papermill
@@ -137,7 +142,7 @@ def run_notebook(
     output = Path(output) if output is not None else default_output(path)
     output = output.resolve()
     declared = notebook_parameters(path)
-    params = {key: _plain(value) for key, value in (parameters or {}).items()}
+    params = {key: _plain(value, key) for key, value in (parameters or {}).items()}
     unknown = [key for key in params if declared and key not in declared]
     if unknown:
         raise NotebookError(
@@ -146,9 +151,10 @@ def run_notebook(
         )
     store_path = results_path(results if results is not None else params.get("results"))
     store_path = store_path.resolve()
+    recorded = str(record_as or output)
     filled = {
         "source": "papermill",
-        "notebook_path": str(output),
+        "notebook_path": recorded,
         "results": str(store_path),
         "catalog": str(catalog_root(catalog).resolve()),
     }
@@ -172,7 +178,7 @@ def run_notebook(
             extra_arguments=list(QUIET_KERNEL),
         )
     except PapermillExecutionError as exc:
-        raise _failed(path, output, params, store_path, started_at, started, exc) from None
+        raise _failed(path, output, recorded, params, store_path, started_at, exc) from None
     except PapermillException as exc:
         raise NotebookError(f"{path.name}: {_joined_lines(str(exc))}") from exc
     except Exception as exc:
@@ -186,7 +192,7 @@ def run_notebook(
         notebook=path,
         output=output,
         parameters=params,
-        run_ids=_recorded_runs(store_path, output, started_at),
+        run_ids=_recorded_runs(store_path, recorded, started_at),
         results=store_path,
         duration_seconds=time.perf_counter() - started,
     )
@@ -195,15 +201,15 @@ def run_notebook(
 def _failed(
     path: Path,
     output: Path,
+    recorded: str,
     params: dict[str, Any],
     store_path: Path,
     started_at: datetime,
-    started: float,
     exc: Any,
 ) -> NotebookExecutionError:
     """Record the failed execution (unless the notebook already did) and build the error."""
-    run_ids = _recorded_runs(store_path, output, started_at)
-    failed = _recorded_runs(store_path, output, started_at, status="failed")
+    run_ids = _recorded_runs(store_path, recorded, started_at)
+    failed = _recorded_runs(store_path, recorded, started_at, status="failed")
     first_line = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
     error = f"{exc.ename}: {_joined_lines(str(exc.evalue))}"
     where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
@@ -218,8 +224,8 @@ def _failed(
             source=params.get("source") or "papermill",
             tags=params.get("tags") or [],
             sweep_id=params.get("sweep_id"),
-            notebook_path=str(output),
-            duration_seconds=time.perf_counter() - started,
+            notebook_path=recorded,
+            duration_seconds=(datetime.now(UTC) - started_at).total_seconds(),
         )
         record_failure(store_path, record)
         run_ids.append(record.id)
@@ -232,7 +238,7 @@ def _failed(
 
 
 def _recorded_runs(
-    store_path: Path, output: Path, since: datetime, status: str | None = None
+    store_path: Path, output: str, since: datetime, status: str | None = None
 ) -> list[str]:
     """Ids of the runs (of ``status``, if given) stored since ``since`` whose notebook path is
     ``output``, oldest first: one query."""
@@ -261,13 +267,27 @@ def _existing(path: str | Path) -> Path:
     return path.resolve()
 
 
-def _plain(value: Any) -> Any:
-    """Parameter values papermill can write as Python literals (paths become text)."""
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return [_plain(item) for item in value]
-    return value
+def _plain(value: Any, name: str) -> Any:
+    """A parameter value papermill can write as a Python literal and as notebook JSON: paths
+    and dates become text, tuples lists, sets sorted lists; anything else is refused."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (Path, date)):  # datetime is a date
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if isinstance(value, (set, frozenset)):
+        items = [_plain(item, name) for item in value]
+        try:
+            return sorted(items)
+        except TypeError:  # mixed kinds: a stable order all the same
+            return sorted(items, key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, name) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item, name) for key, item in value.items()}
+    raise NotebookError(
+        f"parameter '{name}': a {type(value).__name__} cannot be passed to a notebook; "
+        "give text, a number, true/false, a list or a mapping"
+    )
 
 
 def _joined_lines(text: str) -> str:

@@ -1,44 +1,53 @@
-"""Parameter sweeps: one backtest per point of a grid, in parallel processes, one sweep id.
+"""Parameter sweeps: one backtest per point of a grid, on Dask workers, one sweep id.
 
-``grid`` maps parameter names to values (lists or ranges); the points are their cartesian
-product. Each point is first checked by the strategy's config class
-(:func:`research_lib.strategies.registry.build_config`), so invalid points (``fast_period >=
-slow_period``) are reported and skipped up front. With ``workers=N`` the valid points are
-shared by N processes: this one and N - 1 started with the ``spawn`` context (one engine per
-process at a time: Nautilus must not run two engines at once in one process). Each process
-takes the next point as soon as it is free, so this one works while the others start up.
-Every run is saved to the results store with the sweep's ``sweep_id`` and source ``sweep``; a
-failed point is recorded as failed and the others carry on. ``via="papermill"`` executes
-``notebooks/03_parameterised_backtest.ipynb`` per point.
+``grid`` maps parameter names to values; invalid points are skipped up front
+(:func:`research_lib.workflows.grid.plan_sweep`). The valid points run through
+:func:`research_lib.workflows.executor.run_tasks` (here, on a local Dask cluster or on an
+existing one), on bars loaded once here and sent once to each worker. Workers return their
+runs (record, trades, equity); this process saves them as they arrive, with the sweep's
+``sweep_id`` and source ``sweep``. A failed point is recorded as failed; the others go on.
+``via="papermill"`` executes the parameterised notebook per point into a worker's own store.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pandas as pd
 
-from research_lib.engine.run_config import RunConfig, load_run_config
+from research_lib.engine.market import MarketData, load_market_data
+from research_lib.engine.run_config import RunConfig
 from research_lib.engine.runner import settings_from
 from research_lib.errors import ConfigError, did_you_mean
+from research_lib.files import write_atomic
 from research_lib.model.dates import when_text
-from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
+from research_lib.model.defaults import DEFAULT_SEED
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
-from research_lib.model.run import RunRecord
+from research_lib.model.run import BacktestResult, RunRecord
 from research_lib.settings import catalog_root, notebooks_dir
-from research_lib.store import ResultsStore
-from research_lib.strategies.registry import build_config, config_class, find_by_path, resolve_paths
-from research_lib.workflows.grid import Point, expand_grid, grid_lists, parse_grid
+from research_lib.store import NotSavedWarning, ResultsStore
+from research_lib.store.records import Bundle, bundle_of, failure_bundle
+from research_lib.store.schema import LIST_COLUMNS
+from research_lib.workflows.grid import (
+    WIRING,
+    Point,
+    SweepPlan,
+    as_run_config,
+    expand_grid,
+    parse_grid,
+    plan_sweep,
+)
 from research_lib.workflows.notebooks import PARAMETERISED, notebook_path, run_notebook
-from research_lib.workflows.parallel import Outcome, run_all
-from research_lib.workflows.record import record_failure, run_from_config, store_of
+from research_lib.workflows.record import run_backtest, store_of
 
 __all__ = [
     "SweepPlan",
@@ -56,87 +65,10 @@ __all__ = [
 ]
 
 VIAS = ("runner", "papermill")
-# Placeholder wiring for validating points: the instrument does not change a config's rules.
-PLACEHOLDER_INSTRUMENT = "AAPL.SIM"
-PLACEHOLDER_BAR_TYPE = f"{PLACEHOLDER_INSTRUMENT}-1-MINUTE-LAST-EXTERNAL"
-# Config values that say which data a run used, not which parameters: not sweep columns.
-WIRING = ("instrument_id", "bar_type")
-
-
-# -- configs and plans --------------------------------------------------------------------
-
-
-def as_run_config(config: Any) -> RunConfig:
-    """A :class:`~research_lib.engine.run_config.RunConfig` from a YAML path, a ``RunConfig``, or a
-    strategy (registered name or ``module:Class``) with its default parameters."""
-    if isinstance(config, RunConfig):
-        return config
-    if isinstance(config, Path) or (
-        isinstance(config, str) and (config.endswith((".yaml", ".yml")) or Path(config).is_file())
-    ):
-        return load_run_config(config)
-    if not isinstance(config, str):
-        raise ConfigError(
-            f"config must be a YAML path, a RunConfig or a strategy name, was {config!r}"
-        )
-    strategy_path, config_path = resolve_paths(config)
-    info = find_by_path(strategy_path)
-    return RunConfig(
-        strategy_path=strategy_path,
-        config_path=config_path,
-        strategy_name=info.name if info else strategy_path,
-        params={},
-    )
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """A checked sweep: the run config, the grid, the valid points and the skipped ones."""
-
-    run_config: RunConfig
-    grid: dict[str, list[Any]]
-    points: list[Point]
-    skipped: list[tuple[Point, str]]
-
-    @property
-    def size(self) -> int:
-        """Points in the grid, valid or not."""
-        return len(self.points) + len(self.skipped)
-
-
-def plan_sweep(config: Any, grid: dict[str, Any]) -> SweepPlan:
-    """Check every point of ``grid`` with the strategy's config class.
-
-    Raises :class:`ConfigError` for a grid parameter the strategy does not have, or when no
-    point is valid; invalid points are otherwise listed in ``skipped`` with the reason.
-    """
-    run_config = as_run_config(config)
-    lists = grid_lists(grid)
-    known = [f.name for f in msgspec.structs.fields(config_class(run_config.config_path))]
-    for name in lists:
-        if name not in known or name in WIRING:
-            choices = [k for k in known if k not in WIRING]
-            raise ConfigError(
-                f"{run_config.strategy_name} has no parameter '{name}';"
-                f"{did_you_mean(name, choices)} see research-lib strategy show "
-                f"{run_config.strategy_name}"
-            )
-    points, skipped = [], []
-    for point in expand_grid(lists):
-        values = {"trade_size": DEFAULT_TRADE_SIZE, **run_config.params, **point}
-        values.update(instrument_id=PLACEHOLDER_INSTRUMENT, bar_type=PLACEHOLDER_BAR_TYPE)
-        try:
-            build_config(run_config.config_path, values)
-        except ConfigError as exc:
-            skipped.append((point, str(exc)))
-            continue
-        points.append(point)
-    if not points:
-        raise ConfigError(
-            f"none of the {len(skipped)} grid points is valid; {_label(skipped[0][0])}: "
-            f"{skipped[0][1]}"
-        )
-    return SweepPlan(run_config, lists, points, skipped)
+# Imported once by each worker as it joins, not by each task: Nautilus and the runner.
+WORKER_PRELOAD = ("research_lib.engine.runner", "research_lib.workflows.record")
+# A local worker is restarted after this long (Nautilus grows memory per engine, #3721).
+LIFETIME = "30 minutes"
 
 
 # -- results ------------------------------------------------------------------------------
@@ -148,7 +80,8 @@ class SweepResult:
 
     ``runs`` is the sweep's table from the store (one row per run, the grid parameters as
     columns); ``skipped`` the invalid points and why; ``failed`` the points whose run failed
-    and the error.
+    and the error; ``finished`` the points that completed and ``kept`` the pending files of
+    runs that could not be written to the store (they join it on its next write).
     """
 
     sweep_id: str
@@ -158,6 +91,8 @@ class SweepResult:
     failed: list[tuple[Point, str]] = field(default_factory=list)
     results: Path | None = None
     duration_seconds: float = 0.0
+    finished: int | None = None
+    kept: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -268,32 +203,138 @@ def _config(value: Any) -> dict[str, Any]:
     return (json.loads(value) if isinstance(value, str) else value) or {}
 
 
-# -- running ------------------------------------------------------------------------------
+# -- running (the workers' side, then the client's) ----------------------------------------
 
 
 @dataclass(frozen=True)
 class _Task:
-    """One point to run, with everything a worker process needs (picklable)."""
+    """One point to run, with everything a worker needs (picklable)."""
 
     index: int
     point: Point
     via: str
     run_config: RunConfig
     options: dict[str, Any]
-    notebook: str | None = None
+    notebook: str | None = None  # papermill: the notebook, and where its output goes
     output: str | None = None
 
 
-def _run_point(task: _Task) -> Outcome:
-    """Run one point (in a worker process): (index, run ids, error or None)."""
+@dataclass
+class _Outcome:
+    """A point's runs (for the client to save), its error, its executed notebook."""
+
+    index: int
+    bundles: list[Bundle]
+    error: str | None = None
+    notebook: bytes | None = None
+
+
+class _Kept(ResultsStore):
+    """Keeps runs for the client; runs on bars sent along get their asked-for settings back."""
+
+    def __init__(self, market: MarketData | None, asked: dict[str, Any]) -> None:
+        super().__init__(os.devnull)
+        self.market, self.bundles = market, []
+        self.asked = {"data": asked.get("data"), "catalog": asked.get("catalog")}
+        self.bar_spec = asked.get("bar_spec")
+
+    def save_or_keep(self, result: BacktestResult) -> str:
+        if self.market is not None:
+            settings = {k: v for k, v in result.settings.items() if k != "instrument"}
+            result = result.replace(  # the instrument last, where a run on its own has it
+                settings={**settings, **self.asked, "instrument": result.settings["instrument"]},
+                data_source=self.market.source,
+                warnings=(*self.market.warnings, *result.warnings),
+            )
+        self.bundles.append(bundle_of(result))
+        return "client"
+
+    def save_failure_or_keep(self, record: RunRecord) -> str:
+        if self.market is not None:
+            settings = {k: v for k, v in record.settings.items() if k != "instrument"}
+            source = self.market.source if record.data_source == "dataframe" else None
+            settings = {**settings, **self.asked, "bar_spec": self.bar_spec}
+            record = replace(record, settings=settings, data_source=source or record.data_source)
+        self.bundles.append(failure_bundle(record))
+        return "client"
+
+
+def _run_point(task: _Task, market: MarketData | None) -> _Outcome:
+    """Run one point (on a worker, or here with one worker); nothing is written."""
+    if task.via == "papermill":
+        return _run_notebook_point(task)
+    arguments = task.run_config.arguments(params=task.point, **task.options)
+    asked = {k: arguments.get(k) for k in ("data", "catalog", "bar_spec")}
+    if market is not None:  # the bars sent once to this worker
+        arguments.pop("catalog", None)
+        arguments.update(data=market.bars, instrument=market.spec, bar_spec=market.bar_spec)
+    kept = _Kept(market, asked)
     try:
-        if task.via == "runner":
-            result = run_from_config(task.run_config, params=task.point, **task.options)
-            return task.index, [result.run_id], None
-        run = run_notebook(task.notebook, task.options, task.output)
-        return task.index, run.run_ids, None
-    except Exception as exc:
-        return task.index, list(getattr(exc, "run_ids", [])), f"{type(exc).__name__}: {exc}"
+        run_backtest(**arguments, results=kept)
+    except Exception as exc:  # recorded failed by run_backtest, or here if it could not be
+        why = f"{type(exc).__name__}: {exc}"
+        return _Outcome(task.index, kept.bundles, why) if kept.bundles else _lost_point(task, why)
+    return _Outcome(task.index, kept.bundles)
+
+
+def _run_notebook_point(task: _Task) -> _Outcome:
+    """Execute the notebook of one point into a store of its own, returned with it."""
+    with tempfile.TemporaryDirectory(prefix="research-lib-") as folder:
+        results, output = Path(folder) / "results.duckdb", Path(folder) / "out.ipynb"
+        error = None
+        try:
+            run_notebook(
+                task.notebook, {**task.options, "results": str(results)}, output,
+                record_as=task.output,
+            )  # fmt: skip
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        notebook = output.read_bytes() if output.exists() else None
+        return _Outcome(task.index, ResultsStore(results).bundles(), error, notebook)
+
+
+def _lost_point(task: _Task, reason: str) -> _Outcome:
+    """A point no worker could finish, as a failed run (recorded by the client)."""
+    opts, config = task.options, task.run_config
+    record = RunRecord.failed(
+        reason, strategy=config.strategy_name, strategy_path=config.strategy_path,
+        config_path=config.config_path, config={**config.params, **task.point},
+        settings=settings_from(opts), source=opts.get("source", "sweep"),
+        tags=opts.get("tags", []), sweep_id=opts.get("sweep_id"), notebook_path=task.output,
+    )  # fmt: skip
+    return _Outcome(task.index, [failure_bundle(record)], reason)
+
+
+@dataclass
+class _Saver:
+    """The client's side: saves every run as it arrives (the only writer of the store)."""
+
+    store: ResultsStore
+    saved: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # pending files: the store was not writable
+
+    def __call__(self, task: _Task, outcome: _Outcome) -> None:
+        with warnings.catch_warnings(record=True):  # one summary instead of a warning per run
+            warnings.simplefilter("always", NotSavedWarning)
+            for bundle in outcome.bundles:
+                where = self.store.save_bundle_or_keep(bundle)
+                (self.saved if where == str(self.store.path) else self.kept).append(where)
+        if outcome.notebook is not None and task.output:
+            write_atomic(task.output, outcome.notebook)
+
+
+def _bars_of(tasks: list[_Task], ship: bool) -> MarketData | None:
+    """The bars every runner point uses, loaded once here to be sent to the workers."""
+    if not ship or not tasks or tasks[0].via != "runner":
+        return None
+    arguments = tasks[0].run_config.arguments(**tasks[0].options)
+    if not isinstance(arguments.get("data"), str):
+        return None  # a DataFrame is sent as it is
+    return load_market_data(
+        arguments["data"], arguments.get("symbol"), arguments.get("start"),
+        arguments.get("end"), arguments.get("catalog"), arguments.get("seed", DEFAULT_SEED),
+        bar_spec=arguments.get("bar_spec"),
+    )  # fmt: skip
 
 
 def sweep(
@@ -302,7 +343,7 @@ def sweep(
     symbol: str | None = None,
     start: Any = None,
     end: Any = None,
-    workers: int = 1,
+    workers: int | None = 1,
     via: str = "runner",
     data: str | pd.DataFrame | None = None,
     catalog: Any = None,
@@ -314,31 +355,93 @@ def sweep(
     output_dir: str | Path | None = None,
     execution: dict[str, Any] | None = None,
     bar_spec: str | None = None,
+    scheduler: str | None = None,
+    ship_bars: bool = True,
+    worker_lifetime: str | None = LIFETIME,
+    worker_memory: str | None = None,
+    status: Callable[[str], None] = lambda text: None,
 ) -> SweepResult:
     """Run ``config`` (YAML path, ``RunConfig`` or strategy name) at every valid grid point.
 
-    Arguments left None come from the config's ``backtest:`` section (``bar_spec``: else the
-    spec of the config's ``bar_type``); ``start``/``end`` are checked up front
-    (:func:`research_lib.model.dates.when_text`). ``workers`` is the number of processes
-    running points: this one plus ``workers - 1`` spawned ones;
-    ``via="papermill"`` executes the parameterised notebook per point (output notebooks in
-    ``output_dir``, default ``notebooks/output/sweep-<id>/``). Returns the
-    :class:`SweepResult`. ``execution`` holds ``run_backtest`` keywords for how every point's
-    orders fill (``fill_timing``, ``fill_volume``, ``costs``, ``periods_per_year``) on top of
-    the config's; the papermill path takes them from the config file only.
+    Arguments left None come from the config's ``backtest:`` section. ``workers=1`` runs the
+    points here; ``workers=N`` (None: one per core) on a local Dask cluster of N processes;
+    ``scheduler="tcp://host:8786"`` (or ``$RESEARCH_LIB_SCHEDULER``) on that cluster. This
+    process saves every run (``SweepResult.kept``: pending files, if the store could not be
+    written). ``ship_bars=False`` lets workers read the catalog themselves (same path there).
+    ``worker_lifetime``/``worker_memory`` restart a local worker after that long or past that
+    memory. ``via="papermill"`` executes the parameterised notebook per point (into
+    ``output_dir``, default ``notebooks/output/sweep-<id>/``). ``execution``: ``run_backtest``
+    fill and cost keywords over the config's (papermill: from the config file only).
+    ``status`` gets one-line notices.
     """
+    from research_lib.workflows import executor  # heavy: Dask distributed
+
     execution = {k: v for k, v in (execution or {}).items() if v not in (None, {})}
     if via not in VIAS:
         raise ConfigError(f"via must be one of {', '.join(VIAS)}, was {via!r}")
-    if not isinstance(workers, int) or workers < 1:
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a whole number of at least 1, was {workers!r}")
     started = time.perf_counter()
     plan = plan_sweep(config, grid)
-    run_config = plan.run_config
     store = store_of(results)
-    store_path = store.path.resolve()
     sweep_id = str(uuid.uuid4())
-    backtest = run_config.backtest
+    options = _options(plan, symbol, bar_spec, start, end, data, catalog, tags, seed)
+    tasks = _tasks(plan, via, sweep_id, options, execution, output_dir)
+    configured = getattr(plan.run_config.backtest, "scheduler", None)  # if the schema has it
+    address = executor.scheduler_address(scheduler, configured)
+    saver = _Saver(store)
+    try:
+        outcomes = executor.run_tasks(
+            _run_point,
+            tasks,
+            workers=workers,
+            scheduler=address,
+            shared=_bars_of(tasks, ship_bars),
+            on_result=saver,
+            on_lost=_lost_point,
+            failed=lambda outcome: outcome.error is not None,
+            progress=progress,
+            desc=f"sweep {sweep_id[:8]}",
+            preload=WORKER_PRELOAD,
+            lifetime=worker_lifetime,
+            memory_limit=worker_memory,
+            status=status,
+        )
+    except KeyboardInterrupt:
+        status(
+            f"interrupted: {len(saver.saved)} runs of sweep {sweep_id[:8]} saved to "
+            f"{store.path}, {len(saver.kept)} kept pending; the other points were cancelled"
+        )
+        raise
+    failed = [(tasks[o.index].point, o.error) for o in sorted(outcomes, key=lambda o: o.index)]
+    failed = [(point, error) for point, error in failed if error is not None]
+    return SweepResult(
+        sweep_id=sweep_id,
+        runs=_saved_runs(store, sweep_id, list(plan.grid), bool(saver.saved)),
+        grid=plan.grid,
+        skipped=plan.skipped,
+        failed=failed,
+        results=store.path.resolve(),
+        duration_seconds=time.perf_counter() - started,
+        finished=len(outcomes) - len(failed),
+        kept=saver.kept,
+    )
+
+
+def _saved_runs(store: ResultsStore, sweep_id: str, params: list[str], any_saved: bool):
+    """The sweep's table, empty (with its columns) when no run reached the store."""
+    at = LIST_COLUMNS.index("status") + 1
+    if any_saved:
+        return sweep_table(store, sweep_id, params)
+    return pd.DataFrame(columns=[*LIST_COLUMNS[:at], *params, *LIST_COLUMNS[at:]])
+
+
+def _options(
+    plan: SweepPlan, symbol: Any, bar_spec: Any, start: Any, end: Any, data: Any,
+    catalog: Any, tags: Iterable[str], seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The run options every point shares, from :func:`sweep`'s arguments."""
+    backtest = plan.run_config.backtest
     data = data if data is not None else backtest.data
     options: dict[str, Any] = {
         "symbol": symbol or backtest.symbol,
@@ -346,86 +449,52 @@ def sweep(
         "start": when_text(start),
         "end": when_text(end),
         "data": data,
-        "results": str(store_path),
         "source": "sweep",
-        "sweep_id": sweep_id,
         "tags": list(tags),
         "seed": seed,
     }
     if isinstance(data, str) and data == "catalog":
         options["catalog"] = str(catalog_root(catalog).resolve())
-    tasks = []
+    return options
+
+
+def _tasks(
+    plan: SweepPlan,
+    via: str,
+    sweep_id: str,
+    options: dict[str, Any],
+    execution: dict[str, Any],
+    output_dir: str | Path | None,
+) -> list[_Task]:
+    """One task per valid point."""
+    run_config, backtest = plan.run_config, plan.run_config.backtest
+    options["sweep_id"] = sweep_id
     if via == "runner":
         options.update(execution)
-        tasks = [_Task(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
-    else:
-        if not isinstance(data, str):
-            raise ConfigError("via='papermill' needs data='mock' or 'catalog', not a DataFrame")
-        if execution:
-            raise ConfigError(
-                f"via='papermill' takes fills and costs from the config file: set "
-                f"{', '.join(sorted(execution))} in its backtest: and costs: sections"
-            )
-        notebook = str(notebook_path(PARAMETERISED))
-        folder = Path(output_dir or notebooks_dir() / "output" / f"sweep-{sweep_id[:8]}")
-        folder.mkdir(parents=True, exist_ok=True)
-        base = {
-            **options,
-            "strategy": run_config.strategy_path,
-            "config": run_config.source_file,
-            "start": options["start"] or backtest.start,
-            "end": options["end"] or backtest.end,
-        }
-        for i, point in enumerate(plan.points):
-            params = {**run_config.params, **point}
-            output = folder / f"{Path(notebook).stem}-{sweep_id[:8]}-{i:03d}.ipynb"
-            tasks.append(
-                _Task(i, point, via, run_config, {**base, "params": params}, notebook, str(output))
-            )
-    outcomes = _execute(tasks, workers, progress, sweep_id)
-    failed = [(tasks[i].point, error) for i, _, error in sorted(outcomes) if error is not None]
-    return SweepResult(
-        sweep_id=sweep_id,
-        runs=sweep_table(store, sweep_id, list(plan.grid)),
-        grid=plan.grid,
-        skipped=plan.skipped,
-        failed=failed,
-        results=store_path,
-        duration_seconds=time.perf_counter() - started,
-    )
-
-
-def _execute(tasks: list[_Task], workers: int, progress: bool, sweep_id: str) -> list[Outcome]:
-    """Run the tasks in this process and ``workers - 1`` spawned ones (see
-    :mod:`research_lib.workflows.parallel`), with a progress bar."""
-    return run_all(
-        tasks, workers, _run_point, _crashed, progress=progress, desc=f"sweep {sweep_id[:8]}"
-    )
-
-
-def _crashed(task: _Task, exc: BaseException) -> Outcome:
-    """The outcome of a point whose worker process died: recorded as a failed run."""
-    return task.index, [_record_crash(task, exc)], f"{type(exc).__name__}: {exc}"
-
-
-def _record_crash(task: _Task, exc: BaseException) -> str:
-    """Record a point whose worker process died as a failed run; returns its id."""
-    opts = task.options
-    record = RunRecord.failed(
-        f"worker process died: {type(exc).__name__}: {exc}",
-        strategy=task.run_config.strategy_name,
-        strategy_path=task.run_config.strategy_path,
-        config_path=task.run_config.config_path,
-        config={**task.run_config.params, **task.point},
-        settings=settings_from(opts),
-        source=opts.get("source", "sweep"),
-        tags=opts.get("tags", []),
-        sweep_id=opts.get("sweep_id"),
-        notebook_path=task.output,
-    )
-    record_failure(opts["results"], record)
-    return record.id
-
-
-def _label(point: Point) -> str:
-    return ", ".join(f"{k}={v}" for k, v in point.items())
+        return [_Task(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
+    data = options["data"]
+    if not isinstance(data, str):
+        raise ConfigError("via='papermill' needs data='mock' or 'catalog', not a DataFrame")
+    if execution:
+        raise ConfigError(
+            f"via='papermill' takes fills and costs from the config file: set "
+            f"{', '.join(sorted(execution))} in its backtest: and costs: sections"
+        )
+    notebook = str(notebook_path(PARAMETERISED))
+    folder = Path(output_dir or notebooks_dir() / "output" / f"sweep-{sweep_id[:8]}").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {
+        **options,
+        "strategy": run_config.strategy_path,
+        "config": run_config.source_file,
+        "start": options["start"] or backtest.start,
+        "end": options["end"] or backtest.end,
+    }
+    tasks = []
+    for i, point in enumerate(plan.points):
+        params = {**run_config.params, **point}
+        output = folder / f"{Path(notebook).stem}-{sweep_id[:8]}-{i:03d}.ipynb"
+        tasks.append(
+            _Task(i, point, via, run_config, {**base, "params": params}, notebook, str(output))
+        )
+    return tasks
