@@ -31,6 +31,7 @@ ENV_VARS = {
     "catalog": "RESEARCH_LIB_CATALOG",
     "results": "RESEARCH_LIB_RESULTS",
     "notebooks": "RESEARCH_LIB_NOTEBOOKS",
+    "scheduler": "RESEARCH_LIB_SCHEDULER",
 }
 
 
