@@ -38,7 +38,7 @@ from research_lib.errors import ConfigError
 from research_lib.model.bars import bar_closes, bar_interval
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Execution
-from research_lib.model.performance import performance
+from research_lib.model.performance import calendar, performance
 from research_lib.model.run import TRADE_COLUMNS
 
 __all__ = ["RULES", "VectorRun", "run_points", "supports"]
@@ -228,6 +228,14 @@ class _Market:
     point: float
     increment: float
     interval: pd.Timedelta
+    index: pd.DatetimeIndex  # bar close times, the equity curve's index
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    """UTC times from int64 nanoseconds (a view: no parsing)."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize(
+        "UTC"
+    )
 
 
 def _arrays(market: MarketData) -> _Market:
@@ -238,10 +246,12 @@ def _arrays(market: MarketData) -> _Market:
     stamps = pd.to_datetime(bars["timestamp"], utc=True)
     open_ts = pd.DatetimeIndex(stamps).as_unit("ns").asi8
     closes_at = bar_closes(bars["timestamp"], market.bar_spec, session=spec.session_close)
+    close_ns = pd.DatetimeIndex(closes_at).as_unit("ns").asi8
     return _Market(
         ticks, opens, ticks.astype(np.float64) / scale, open_ts,
-        pd.DatetimeIndex(closes_at).as_unit("ns").asi8, float(spec.tick), float(scale),
+        close_ns, float(spec.tick), float(scale),
         float(spec.point_value), float(spec.increment), bar_interval(market.bar_spec),
+        _utc(close_ns).rename("timestamp"),
     )  # fmt: skip
 
 
@@ -268,6 +278,7 @@ def run_points(
     if execution.fill_volume != "unlimited":
         raise ConfigError("the vector engine needs fill_volume 'unlimited'")
     data = _arrays(market)
+    known = calendar(market.bars, data.interval, periods_per_year, closes=data.index)
     costs = execution.costs
     n = len(data.ticks)
     runs = []
@@ -298,7 +309,7 @@ def run_points(
                 trades_int[:count],
                 trades_float[:count],
                 starting_balance,
-                periods_per_year,
+                known,
                 keep_trades,
                 keep_equity,
             )
@@ -313,14 +324,28 @@ def _fraction(rate: float) -> tuple[float, float]:
     return float(exact.numerator), float(exact.denominator)
 
 
-def _trades_frame(ints: np.ndarray, floats: np.ndarray, data: _Market) -> pd.DataFrame:
+def _trades_frame(
+    ints: np.ndarray, floats: np.ndarray, data: _Market, full: bool = True
+) -> pd.DataFrame:
+    """The trades in :data:`TRADE_COLUMNS`, or (``full=False``) only the numbers the metrics
+    read, which is quicker."""
+    if not full:
+        return pd.DataFrame(
+            {
+                "quantity": floats[:, 0],
+                "entry_time": ints[:, 1].view("datetime64[ns]"),
+                "exit_time": ints[:, 2].view("datetime64[ns]"),
+                "entry_price": ints[:, 3] / data.scale,
+                "realized_pnl": floats[:, 1],
+            }
+        )
     frame = pd.DataFrame(
         {
             "position_id": [f"vector-{i + 1}" for i in range(len(ints))],
             "side": np.where(ints[:, 0] > 0, "LONG", "SHORT"),
             "quantity": floats[:, 0],
-            "entry_time": pd.to_datetime(ints[:, 1], utc=True).as_unit("ns"),
-            "exit_time": pd.to_datetime(ints[:, 2], utc=True).as_unit("ns"),
+            "entry_time": _utc(ints[:, 1]),
+            "exit_time": _utc(ints[:, 2]),
             "entry_price": ints[:, 3] / data.scale,
             "exit_price": ints[:, 4] / data.scale,
             "realized_pnl": floats[:, 1],
@@ -329,14 +354,13 @@ def _trades_frame(ints: np.ndarray, floats: np.ndarray, data: _Market) -> pd.Dat
     return frame[TRADE_COLUMNS]
 
 
-def _outcome(point, market, data, equity, ints, floats, balance, periods, keep_trades,
+def _outcome(point, market, data, equity, ints, floats, balance, known, keep_trades,
              keep_equity):  # fmt: skip
     rows = ints
-    index = pd.DatetimeIndex(pd.to_datetime(data.close_ts, utc=True), name="timestamp")
-    curve = pd.Series(equity, index=index, name="equity")
-    trades = _trades_frame(ints, floats, data)
+    curve = pd.Series(equity, index=data.index, name="equity")
+    trades = _trades_frame(ints, floats, data, full=keep_trades)
     perf = performance(curve, market.bars, data.interval, trades, balance,
-                       periods_per_year=periods, multiplier=data.point)  # fmt: skip
+                       multiplier=data.point, known=known)  # fmt: skip
     final = float(equity[-1]) if len(equity) else balance
     metrics = {
         "final_capital": final,
