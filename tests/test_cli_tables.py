@@ -14,6 +14,7 @@ from factories import make_result
 from research_lib.cli import cli
 from research_lib.cli.tables import param_text
 from research_lib.store import ResultsStore
+from research_lib.workflows.record import run_backtest
 
 SWEEP = "ade14af0-5b0c-4b8e-9d0f-0123456789ab"
 
@@ -93,6 +94,25 @@ def test_show_and_compare_formats(store_path: Path) -> None:
     assert "sharpe" in rows and "config.fast_period" in rows
     result = invoke(store_path, "compare", ids[0], ids[1], "--format", "json")
     assert set(json.loads(result.stdout)) == {"metrics", "config_diff"}
+
+
+def test_compare_fits_80_columns_with_resolved_values(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    store = ResultsStore(tmp_path / "r.duckdb")
+    mock = {"data": "mock", "start": "2024-01-02", "end": "2024-01-03", "results": store}
+    runs = [
+        run_backtest(**mock),  # every parameter at its default
+        run_backtest(**mock, params={"fast_period": 5}),
+        run_backtest("momentum", **mock),
+    ]
+    result = invoke(tmp_path / "r.duckdb", "compare", *(r.run_id[:8] for r in runs))
+    assert result.exit_code == 0, result.output
+    _fits(result.output)
+    lines = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line}
+    assert lines["fast_period"] == ["10", "5", "—"]  # the default shown, not "—"
+    assert lines["rsi_period"] == ["—", "—", "14"]
+    assert lines["strategy"] == ["sma_crossover", "sma_crossover", "momentum"]
+    assert "— : not a parameter of that run's strategy" in result.output
 
 
 def test_sweep_ranking_fits_80_columns(tmp_path: Path, monkeypatch) -> None:

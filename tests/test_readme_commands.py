@@ -1,9 +1,21 @@
-"""The README's papermill command runs as written (the line is read from the README)."""
+"""Every ``uv run research-lib ...`` line of the README runs as written.
+
+The lines are read from the README's ``bash`` blocks and run in their order, in a copy of
+the project (configs, notebooks) in a temp folder, so that they build on each other as they
+do for a reader: generate the sample, import it, backtest it, list, show, compare, rerun,
+export and report the runs. The README's own placeholders are filled in the way a reader
+would: ``[--option value]`` is optional (left out), ``RUN_ID`` is the newest stored run,
+``...`` more of the same, and the files a reader brings (``eurusd.csv``,
+``downloads/*.csv.gz``) are made first. The two lines that start servers (``lab``,
+``dashboard``) are run by the browser tests instead (``tests/test_browser.py``).
+"""
 
 from __future__ import annotations
 
+import gzip
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,25 +25,113 @@ from research_lib.cli import cli
 from research_lib.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVERS = {"lab", "dashboard"}  # long-running: started by tests/test_browser.py
 
 
-def readme_line(pattern: str) -> list[str]:
-    """The arguments after ``uv run research-lib`` of the README line matching ``pattern``."""
+def readme_commands() -> list[str]:
+    """The README's ``uv run research-lib`` lines (after ``uv run research-lib``, comments cut),
+    from its ``bash`` blocks, in order."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [line] = [m for m in re.findall(r"^uv run research-lib (.+)$", text, re.M) if pattern in m]
-    return shlex.split(line.split("#")[0])
+    lines = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S):
+        for line in block.splitlines():
+            found = re.search(r"(?:^|&& )uv run research-lib (.+)$", line)
+            if found:
+                lines.append(re.split(r"\s+#\s", found.group(1))[0].strip())
+    return lines
+
+
+def as_written(line: str, newest_runs: list[str]) -> list[str]:
+    """The arguments of one README line with its placeholders filled in."""
+    line = re.sub(r"\s*\[[^\]]*\]", "", line)  # [--venue NASDAQ]: optional
+    args = shlex.split(line)
+    if "RUN_ID" in args:
+        ids = iter(newest_runs)
+        args = [next(ids) if a == "RUN_ID" else a for a in args if a != "..."]
+    return args
+
+
+def _expand_globs(args: list[str], cwd: Path) -> list[str]:
+    """What the shell does to an unquoted ``configs/examples/*.yaml``."""
+    out: list[str] = []
+    for arg in args:
+        if "*" in arg and not arg.startswith("--") and "downloads/" not in arg:
+            out += sorted(str(p.relative_to(cwd)) for p in cwd.glob(arg))
+        else:
+            out.append(arg)
+    return out
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A fresh project folder: the repository's configs and notebooks, the files a reader
+    brings, and no catalog or results yet."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[project]\nname = 'readme-check'\n", encoding="utf-8")
+    shutil.copytree(ROOT / "configs", root / "configs")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    (root / "data").mkdir()
+    (root / "eurusd.csv").write_text(
+        "date,time,open,high,low,close,volume\n"
+        + "".join(
+            f"0{d}/01/2024,10:{m:02d},1.1{m:02d}0,1.1{m:02d}5,1.1{m:02d}0,1.1{m:02d}2,100\n"
+            for d in (2, 3)
+            for m in range(30)
+        ),
+        encoding="utf-8",
+    )
+    for name in ("RESEARCH_LIB_CATALOG", "RESEARCH_LIB_RESULTS", "RESEARCH_LIB_NOTEBOOKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _bring_downloads(project: Path) -> None:
+    """``downloads/MSFT.csv.gz``, made from the generated sample (a reader's own files)."""
+    (project / "downloads").mkdir(exist_ok=True)
+    sample = (project / "data" / "sample_AAPL.csv").read_bytes()
+    (project / "downloads" / "MSFT.csv.gz").write_bytes(gzip.compress(sample))
+
+
+def test_the_readme_has_the_commands_this_test_runs() -> None:
+    lines = readme_commands()
+    assert lines[0] == "run-simple"
+    names = {shlex.split(line)[0] for line in lines}
+    assert {"data", "backtest", "strategy", "notebook", "sweep", "dashboard"} <= names
+    assert any(line.startswith("backtest report") for line in lines)
 
 
 @pytest.mark.slow
-def test_the_readme_notebook_run_line_runs_momentum(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(ROOT)
-    args = readme_line("notebook run notebooks/03")
-    assert args[:2] == ["notebook", "run"] and "momentum" in args
-    results = tmp_path / "r.duckdb"
-    output = tmp_path / "out.ipynb"
-    result = CliRunner().invoke(cli, ["--results", str(results), *args, "--output", str(output)])
-    assert result.exit_code == 0, result.output
-    [run] = ResultsStore(results).list()["id"]
-    stored = ResultsStore(results).get(run)
-    assert stored.strategy == "momentum" and stored.status == "completed"
-    assert stored.config["rsi_period"] == 14  # the strategy's defaults, not SMA's
+def test_every_readme_command_runs_as_written(project: Path) -> None:
+    runner = CliRunner()
+    ran = []
+    for line in readme_commands():
+        if shlex.split(line)[0] in SERVERS:
+            continue
+        if "downloads/" in line:
+            _bring_downloads(project)
+        if "RUN_ID" in line:
+            store = ResultsStore(project / "results" / "results.duckdb")
+            args = as_written(line, list(store.list(status="completed", limit=2)["id"]))
+        else:
+            args = as_written(line, [])
+        args = _expand_globs(args, project)
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, f"`research-lib {line}` failed:\n{result.output}"
+        assert "Traceback" not in result.output, line
+        ran.append(args[:2])
+
+    store = ResultsStore(project / "results" / "results.duckdb")
+    runs = store.list(limit=None)
+    assert (runs["status"] == "completed").all(), runs[["strategy", "status", "error"]]
+    # the commands' effects, as a reader would check them
+    assert set(runs["strategy"]) == {"sma_crossover", "mean_reversion", "momentum"}
+    assert runs["sweep_id"].notna().sum() == 6  # the 3 x 2 grid
+    assert (project / "report.html").stat().st_size > 100_000
+    assert list((project / "out").glob("run*")), "export wrote nothing"
+    from research_lib.data.catalog import Catalog
+
+    symbols = set(Catalog(project / "parquet_catalog").symbols()["symbol"].astype(str))
+    assert {"AAPL", "EUR/USD", "MSFT"} <= symbols
+    assert ["notebook", "run"] in ran and ["backtest", "rerun"] in ran

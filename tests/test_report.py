@@ -5,14 +5,24 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from plotly.offline import get_plotlyjs
 
 from research_lib.cli import cli
+from research_lib.data.catalog import Catalog
+from research_lib.data.maintenance import delete_bars
+from research_lib.data.synthetic import generate_bars, write_csv
 from research_lib.errors import ResultsError
 from research_lib.store import ResultsStore
-from research_lib.ui.report import METRIC_DEFINITIONS, monthly_returns, report_html, write_report
+from research_lib.ui.report import (
+    METRIC_DEFINITIONS,
+    monthly_returns,
+    report_html,
+    stored_bars,
+    write_report,
+)
 from research_lib.ui.tables import comparison_rows, metric_rows
 from research_lib.workflows.record import run_backtest
 
@@ -44,7 +54,10 @@ def test_one_run_report(stored, tmp_path: Path) -> None:
     assert_self_contained(text)
     for div in SINGLE_FIGURES:
         assert f'id="{div}"' in text
-    assert "price chart needs the bars" in text  # stored runs keep no bars
+    # a stored run keeps no bars: the mock bars are made again from the run's seed
+    assert 'id="report-price"' in text
+    run = store.get(run_id)
+    assert html.escape(f"{run.trade_count} trades") in text
     run = store.get(run_id)
     assert html.escape(f"{run.strategy} on {run.symbol}") in text
     assert "mock (synthetic)" in text and "2024-01-02" in text
@@ -63,6 +76,24 @@ def test_one_run_report(stored, tmp_path: Path) -> None:
     for value in (run.id, run.data_fingerprint, "settings.seed", "settings.execution."):
         assert html.escape(str(value)) in text  # the reproducibility record
     assert any(html.escape(f"version {name}") in text for name in run.versions)
+
+
+def test_price_chart_from_the_catalog_and_after_the_bars_are_gone(tmp_path: Path) -> None:
+    write_csv(generate_bars("2024-01-02", "2024-01-03"), tmp_path / "aapl.csv")
+    catalog = Catalog(tmp_path / "catalog")
+    catalog.import_csv(tmp_path / "aapl.csv", "AAPL")
+    store = ResultsStore(tmp_path / "r.duckdb")
+    result = run_backtest(data="catalog", symbol="AAPL", catalog=catalog, results=store)
+    bars, why = stored_bars(store.get(result.run_id))
+    assert why == "" and bars is not None
+    pd.testing.assert_frame_equal(bars.reset_index(drop=True), result.bars.reset_index(drop=True))
+    assert 'id="report-price"' in report_html(store, [result.run_id])
+
+    delete_bars(catalog, "AAPL")
+    text = report_html(store, [result.run_id])
+    assert 'id="report-price"' not in text
+    assert "No price chart: the bars cannot be read again" in text
+    assert 'id="report-equity"' in text  # the rest of the report is there
 
 
 def test_user_values_are_escaped(stored) -> None:

@@ -8,12 +8,23 @@ inside the commands that need them, so ``--help`` starts instantly.
 
 from __future__ import annotations
 
-from research_lib.cli import backtest, data, info, manage, notebook, report, results, strategy
+from research_lib.cli import (
+    backtest,
+    dashboard,
+    data,
+    info,
+    manage,
+    notebook,
+    report,
+    results,
+    strategy,
+)
 from research_lib.cli.app import cli
 
 __all__ = [
     "backtest",
     "cli",
+    "dashboard",
     "data",
     "info",
     "main",

@@ -301,7 +301,6 @@ def compare(run_ids: tuple[str, ...], fmt: str) -> None:
     --format csv: a row per metric (then config.<parameter> per differing value), a column
     per run, raw values; json: {"metrics": {run: {...}}, "config_diff": {run: {...}}}.
     """
-    from rich.table import Table
 
     if len(set(run_ids)) < 2:
         raise ResultsError(
@@ -322,23 +321,38 @@ def compare(run_ids: tuple[str, ...], fmt: str) -> None:
         write_csv(["metric", *map(str, comparison.metrics.columns)], rows)
         return
     out = console()
-    metrics = Table(title="Metrics")
-    metrics.add_column("metric", style="bold")
-    for label in comparison.metrics.columns:
-        metrics.add_column(str(label), justify="right")
-    for label, cells in comparison_rows(comparison.metrics):
-        metrics.add_row(label, *cells)
-    out.print(metrics)
+    runs = [str(label) for label in comparison.metrics.columns]
+    print_fitted(
+        out,
+        "Metrics",
+        [Column("metric"), *(Column(r, priority=1, justify="right") for r in runs)],
+        [[label, *cells] for label, cells in comparison_rows(comparison.metrics)],
+    )
     if comparison.config_diff.empty:
         out.print("configurations are identical")
         return
-    diff = Table(title="Configuration differences")
-    diff.add_column("parameter", style="bold")
-    for label in comparison.config_diff.columns:
-        diff.add_column(str(label))
-    for name, values in comparison.config_diff.iterrows():
-        diff.add_row(str(name), *(_text(v) for v in values))
-    out.print(diff)
+    rows = [
+        [str(name), *(_diff_cell(str(name), v) for v in values)]
+        for name, values in comparison.config_diff.iterrows()
+    ]
+    print_fitted(
+        out,
+        "Configuration differences (resolved: defaults filled in)",
+        [Column("parameter", wrap=True), *(Column(r, priority=1, wrap=True) for r in runs)],
+        rows,
+    )
+    if any("—" in row[1:] for row in rows):
+        out.print("— : not a parameter of that run's strategy", style="dim", markup=False)
+
+
+def _diff_cell(name: str, value: Any) -> str:
+    """A configuration value as ``compare`` shows it: a registered strategy by its name."""
+    if name == "strategy" and isinstance(value, str):
+        from research_lib.strategies import registry
+
+        info = registry.find_by_path(value)
+        return info.name if info is not None else value
+    return _text(value)
 
 
 @backtest_group.command("rerun")

@@ -17,11 +17,10 @@ from typing import Any
 
 import click
 
-from research_lib.model.params import short_name
+from research_lib.ui.tables import WIRING_KEYS
+from research_lib.ui.tables import param_text as param_text  # re-exported for the commands
 
 FORMATS = ("table", "csv", "json")
-# Config values that wire a run to its data rather than parameterise the strategy.
-WIRING_KEYS = ("instrument_id", "bar_type")
 
 format_option = click.option(
     "--format",
@@ -42,17 +41,6 @@ class Column:
     priority: int = 0
     justify: str = "left"
     wrap: bool = False
-
-
-def param_text(config: dict[str, Any] | None, skip: Iterable[str] = ()) -> str:
-    """``fast=10 slow=20``: a run's strategy parameters compactly (``_period`` dropped from
-    names; wiring values such as ``instrument_id`` and the keys in ``skip`` left out)."""
-    left_out = {*WIRING_KEYS, *skip}
-    return " ".join(
-        f"{short_name(key)}={_compact(value)}"
-        for key, value in sorted((config or {}).items())
-        if key not in left_out
-    )
 
 
 def common_params(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -172,9 +160,3 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 def write_json(data: Any) -> None:
     """Indented JSON on stdout."""
     click.echo(json.dumps(plain(data), indent=2))
-
-
-def _compact(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).replace(" ", "")

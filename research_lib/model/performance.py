@@ -225,6 +225,37 @@ def drawdown(
     return pd.Series(drawdowns, index=first.append(closes).rename(closes.name), name="drawdown")
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """What the metrics need of the bars alone, worked out once for many runs on them
+    (:func:`calendar`): bar starts, the last bar of each period, the annualisation, closes."""
+
+    starts: np.ndarray
+    period_ends: np.ndarray  # index of each period's last bar
+    annual: Annualisation
+    closes: np.ndarray | None = None  # bar close times (ns), when known
+    benchmark: Any = None
+
+
+def calendar(
+    bars: pd.DataFrame,
+    interval: pd.Timedelta,
+    periods_per_year: float | None = None,
+    closes: Any = None,
+) -> Calendar:
+    """The :class:`Calendar` of ``bars`` (``closes``: their close times, if known)."""
+    starts = _utc_ns(bars["timestamp"])
+    annual = annualisation(starts, interval, periods_per_year)
+    if pd.Timedelta(interval) <= DAY:
+        sessions = _sessions(starts)
+        ends = np.flatnonzero(np.append(sessions[1:] != sessions[:-1], True))
+    else:
+        ends = np.arange(len(starts))
+    close_ns = None if closes is None else _utc_ns(closes)
+    bench = _benchmark(bars) if len(bars) else None
+    return Calendar(starts, ends, annual, close_ns, bench)
+
+
 def performance(
     equity: pd.Series,
     bars: pd.DataFrame,
@@ -234,22 +265,31 @@ def performance(
     *,
     periods_per_year: float | None = None,
     multiplier: float = 1.0,
+    known: Calendar | None = None,
 ) -> Performance:
     """Every metric of :data:`PERFORMANCE_METRICS` for a run, by the rules of this module.
 
     ``bars`` are the bars the run saw (timestamp, open, high, low, close, volume), one per
     ``equity`` value; ``trades`` its closed positions (may be empty); ``multiplier`` turns a
-    trade's price times quantity into its notional.
+    trade's price times quantity into its notional. ``known``: the bars' :func:`calendar`,
+    when many runs share the bars (it holds the annualisation, so ``periods_per_year`` is
+    then unused).
     """
     _check_capital(initial_capital)
-    starts = _utc_ns(bars["timestamp"])
-    annual = annualisation(starts, interval, periods_per_year)
+    known = known or calendar(bars, interval, periods_per_year)
+    starts, annual = known.starts, known.annual
     if len(equity) == 0:
         none = dict.fromkeys(PERFORMANCE_METRICS)
         return Performance(none, dict.fromkeys(PERFORMANCE_METRICS, NO_BARS), annual, 0)
-    returns = period_returns(equity, starts, interval, initial_capital).to_numpy()
+    _check_lengths(equity, starts)
+    values = equity.to_numpy(dtype=float)
+    ends = values[known.period_ends]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = ends / np.concatenate(([float(initial_capital)], ends[:-1])) - 1.0
     path = _path(equity, initial_capital)
-    closes = to_utc(pd.DatetimeIndex(equity.index)).as_unit("ns").asi8
+    closes = known.closes
+    if closes is None:
+        closes = to_utc(pd.DatetimeIndex(equity.index)).as_unit("ns").asi8
     times = np.concatenate((starts[:1], closes))
     outcomes: dict[str, _Outcome] = {
         "total_return": float(path[-1] / path[0] - 1.0),
@@ -259,7 +299,7 @@ def performance(
         "max_drawdown_days": _longest_drawdown(path, times) / DAY_NS,
         **_trade_metrics(trades, multiplier),
         "exposure": _exposure(trades, closes),
-        "benchmark_return": _benchmark(bars),
+        "benchmark_return": known.benchmark,
     }
     values: dict[str, float | None] = {}
     notes: dict[str, str] = {}

@@ -21,15 +21,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from research_lib.errors import ResearchError, ResultsError
+from research_lib.engine.market import load_market_data
+from research_lib.errors import ResearchError, ResultsError, one_line
 from research_lib.files import write_atomic
 from research_lib.model.metrics import COMPARE_METRICS
 from research_lib.model.performance import period_returns
-from research_lib.model.run import StoredRun
+from research_lib.model.run import BacktestResult, StoredRun
 from research_lib.store import ResultsStore
 from research_lib.ui.plots import equity_figure, equity_overlay_from_store, price_figure
 from research_lib.ui.plots.style import COLORS, TEMPLATE, TIME_AXIS
 from research_lib.ui.tables import comparison_rows, data_text, execution_text, metric_rows
+from research_lib.workflows.reproduce import rerun_arguments
 
 __all__ = ["METRIC_DEFINITIONS", "ROLLING_WINDOW", "report_html", "write_report"]
 
@@ -207,12 +209,32 @@ def _single(page: _Page, run: StoredRun) -> None:
     _reproducibility_section(page, run)
 
 
+def stored_bars(run: StoredRun) -> tuple[pd.DataFrame | None, str]:
+    """The bars a stored run ran on, read again from its data source (mock bars are made
+    again from their seed), or None and why not: a stored run keeps no bars, and the source
+    may have changed since (the run's data fingerprint tells)."""
+    try:
+        args = rerun_arguments(run)
+        market = load_market_data(
+            args["data"], args["symbol"], args["start"], args["end"], args["catalog"],
+            args["seed"], bar_spec=args["bar_spec"],
+        )  # fmt: skip
+    except ResearchError as exc:
+        return None, f"the bars cannot be read again ({one_line(exc)})"
+    if run.data_fingerprint and market.fingerprint != run.data_fingerprint:
+        return None, "the bars in the catalog have changed since this run"
+    return market.bars, ""
+
+
 def _run_figures(page: _Page, run: StoredRun) -> None:
     page.heading("Price and trades")
-    try:
-        page.figure(price_figure(run), "report-price")
-    except (ResearchError, AttributeError, KeyError, TypeError):
-        page.note("The price chart needs the bars, which a stored run does not keep: rerun it.")
+    bars, why = stored_bars(run)
+    if bars is None:
+        page.note(f"No price chart: {why}.")
+    else:
+        empty = pd.DataFrame()
+        result = BacktestResult(run.record, run.equity, run.trades, empty, empty, bars=bars)
+        page.figure(price_figure(result), "report-price")
     page.heading("Equity and drawdown")
     if run.equity.empty:
         page.note("No equity curve was stored for this run.")

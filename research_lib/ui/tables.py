@@ -25,6 +25,7 @@ from research_lib.model.metrics import (
     format_metric,
     metric,
 )
+from research_lib.model.params import short_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MONEY_METRICS",
+    "WIRING_KEYS",
     "comparison_frame",
     "comparison_rows",
     "metric_cells",
     "metric_labels",
     "metric_rows",
+    "param_text",
     "summary_frame",
     "summary_rows",
 ]
@@ -187,3 +190,23 @@ def comparison_rows(metrics: pd.DataFrame) -> list[tuple[str, list[str]]]:
         (metric(str(name)).label, [format_metric(str(name), v) for v in values])
         for name, values in metrics.iterrows()
     ]
+
+
+WIRING_KEYS = ("instrument_id", "bar_type")  # config values that wire a run, not parameters
+
+
+def param_text(config: dict[str, Any] | None, skip: Iterable[str] = ()) -> str:
+    """``fast=10 slow=20``: a run's strategy parameters compactly (``_period`` dropped from
+    names; wiring values such as ``instrument_id`` and the keys in ``skip`` left out)."""
+    left_out = {*WIRING_KEYS, *skip}
+    return " ".join(
+        f"{short_name(key)}={_compact(value)}"
+        for key, value in sorted((config or {}).items())
+        if key not in left_out
+    )
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).replace(" ", "")

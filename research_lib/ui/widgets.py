@@ -236,7 +236,7 @@ class BacktestPanel:
                 self.note.value = html.escape(
                     f"The catalog at {self.catalog.root} has no bars"
                     + (f" ({why})" if why else "")
-                    + ": using mock data (import bars with `research-lib data import`)."
+                    + ": using mock data (import bars with `research-lib data import-csv`)."
                 )
         else:
             self.note.value = ""

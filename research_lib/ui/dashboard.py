@@ -1,0 +1,332 @@
+"""The workbench as one page: run a backtest, browse and compare stored runs, open a sweep.
+
+``Dashboard(catalog, results).display()`` shows three tabs:
+
+- **Backtest**: the :class:`~research_lib.ui.widgets.BacktestPanel`; every run it makes is
+  saved and appears under **Runs** at once.
+- **Runs**: the stored runs, filtered by strategy, symbol, status and sweep, newest first;
+  pick one or more and press **Compare** for their metrics side by side, the parameters that
+  differ and their equity curves overlaid.
+- **Sweeps**: a sweep's metric over two of its parameters as a heatmap.
+
+``research-lib dashboard`` serves this page with Voilà (:mod:`research_lib.cli.dashboard`);
+in a notebook, ``Dashboard().display()`` shows the same. Figures are drawn with
+:func:`~research_lib.ui.widgets.show_figure`, so they redraw after a click in the browser.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+from IPython.display import display
+
+from research_lib.errors import ResearchError, one_line
+from research_lib.model.metrics import format_metric
+from research_lib.model.run import STATUSES
+from research_lib.store import ResultsStore
+from research_lib.ui.plots import equity_overlay_from_store, sweep_heatmap
+from research_lib.ui.tables import comparison_rows, param_text
+from research_lib.ui.widgets import (
+    DESCRIPTION_WIDTH,
+    ERROR_COLOR,
+    BacktestPanel,
+    placeholder_figure,
+    show_figure,
+)
+
+__all__ = ["ALL", "Dashboard", "RunsBrowser", "SweepViewer", "html_table", "run_choice_label"]
+
+ALL = "(all)"
+SWEEP_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "profit_factor", "win_rate")
+RUNS_SHOWN = 200
+
+
+def html_table(header: list[str], rows: list[list[Any]], css_class: str) -> str:
+    """A small HTML table (every cell escaped)."""
+    head = "".join(f"<th style='text-align:left;padding-right:1em'>{html.escape(h)}</th>"
+                   for h in header)  # fmt: skip
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding-right:1em'>{html.escape(str(c))}</td>" for c in row)
+        + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f"<table class='{css_class}'><tr>{head}</tr>{body}</table>"
+
+
+def run_choice_label(row: pd.Series) -> str:
+    """How a stored run is listed: id prefix, strategy, symbol, parameters, Sharpe, return."""
+    sharpe = format_metric("sharpe", row.get("sharpe"))
+    total = format_metric("total_return", row.get("total_return"))
+    return (
+        f"{str(row['id'])[:8]}  {row.get('strategy')}  {row.get('symbol')}  "
+        f"{param_text(row.get('config_values'), skip=('sizing',))}  Sharpe {sharpe}  return {total}"
+        + ("" if row.get("status") == "completed" else f"  [{row.get('status')}]")
+    )
+
+
+def _error_html(message: str) -> str:
+    return f'<span style="color:{ERROR_COLOR}">{html.escape(message)}</span>'
+
+
+def _config_values(config: Any) -> dict[str, Any]:
+    import json
+
+    if isinstance(config, dict):
+        return config
+    try:
+        parsed = json.loads(config) if config else {}
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class RunsBrowser:
+    """Filter the stored runs, pick some, compare them (metrics, parameters, equity)."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+        self.last_error: str | None = None
+        self._loading = False
+        self.strategy = w.Dropdown(options=[ALL], description="strategy", style=DESCRIPTION_WIDTH)
+        self.symbol = w.Dropdown(options=[ALL], description="symbol", style=DESCRIPTION_WIDTH)
+        self.status = w.Dropdown(
+            options=[ALL, *STATUSES], value="completed", description="status",
+            style=DESCRIPTION_WIDTH,
+        )  # fmt: skip
+        self.sweep = w.Dropdown(options=[ALL], description="sweep", style=DESCRIPTION_WIDTH)
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.runs = w.SelectMultiple(
+            options=[], rows=12, description="runs", style=DESCRIPTION_WIDTH,
+            layout=w.Layout(width="98%"),
+        )  # fmt: skip
+        self.compare_button = w.Button(description="Compare", button_style="primary")
+        self.count = w.HTML()
+        self.error = w.HTML()
+        self.comparison = w.HTML()
+        self.equity_view = w.Output()
+        show_figure(self.equity_view, placeholder_figure("pick runs and press Compare"))
+        for control in (self.strategy, self.symbol, self.status, self.sweep):
+            control.observe(lambda _: self.refresh(), names="value")
+        self.refresh_button.on_click(lambda _: self.refresh(reload_choices=True))
+        self.compare_button.on_click(lambda _: self.compare())
+        self.widget = w.VBox(
+            [
+                w.HBox([self.strategy, self.symbol]),
+                w.HBox([self.status, self.sweep, self.refresh_button]),
+                self.count,
+                self.runs,
+                w.HBox([self.compare_button]),
+                self.error,
+                self.comparison,
+                self.equity_view,
+            ]
+        )
+        self.refresh(reload_choices=True)
+
+    def _choice(self, control: w.Dropdown) -> str | None:
+        return None if control.value in (ALL, None) else str(control.value)
+
+    def _reload_choices(self) -> None:
+        runs = self.store.list(limit=None)
+        sweeps = self.store.sweeps()
+        for control, values in (
+            (self.strategy, runs["strategy"]),
+            (self.symbol, runs["symbol"]),
+            (self.sweep, sweeps["sweep_id"]),
+        ):
+            options = [ALL, *sorted({str(v) for v in values.dropna()})]
+            if control is self.sweep:
+                options = [ALL, *(str(v) for v in values.dropna())]
+            keep = control.value if control.value in options else ALL
+            control.options = options  # (the filters' observers wait: self._loading)
+            control.value = keep
+
+    def refresh(self, reload_choices: bool = False) -> pd.DataFrame:
+        """List the runs the filters select (newest first, at most :data:`RUNS_SHOWN`)."""
+        if self._loading:
+            return pd.DataFrame()
+        self.error.value = ""
+        try:
+            if reload_choices:
+                self._loading = True
+                try:
+                    self._reload_choices()
+                finally:
+                    self._loading = False
+            frame = self.store.list(
+                strategy=self._choice(self.strategy),
+                symbol=self._choice(self.symbol),
+                status=self._choice(self.status),
+                sweep_id=self._choice(self.sweep),
+                limit=RUNS_SHOWN,
+            )
+        except ResearchError as exc:
+            self._fail(one_line(exc))
+            return pd.DataFrame()
+        frame = frame.assign(config_values=[_config_values(c) for c in frame["config"]])
+        selected = set(self.runs.value)
+        self.runs.options = [(run_choice_label(row), row["id"]) for _, row in frame.iterrows()]
+        self.runs.value = tuple(rid for rid in frame["id"] if rid in selected)
+        shown = len(frame)
+        self.count.value = html.escape(
+            f"{shown} run{'s' if shown != 1 else ''}"
+            + (f" (the newest {RUNS_SHOWN})" if shown == RUNS_SHOWN else "")
+            + ": pick one or more (Ctrl/Shift-click) and press Compare"
+        )
+        return frame
+
+    def compare(self) -> None:
+        """Metrics side by side, the differing parameters and the equity of the picked runs."""
+        self.error.value = ""
+        self.last_error = None
+        ids = list(self.runs.value)
+        if not ids:
+            self._fail("pick at least one run to compare")
+            return
+        try:
+            comparison = self.store.compare(ids)
+            figure = equity_overlay_from_store(self.store, ids)
+        except ResearchError as exc:
+            self._fail(one_line(exc))
+            return
+        labels = [str(c) for c in comparison.metrics.columns]
+        rows = [[label, *cells] for label, cells in comparison_rows(comparison.metrics)]
+        rows += [
+            [str(name), *("—" if pd.isna(v) else str(v) for v in values)]
+            for name, values in comparison.config_diff.iterrows()
+        ]
+        self.comparison.value = html_table(["", *labels], rows, "research-lib-comparison")
+        show_figure(self.equity_view, figure)
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        self.error.value = _error_html(message)
+
+
+class SweepViewer:
+    """A sweep's metric over two of its parameters, as a heatmap."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+        self.last_error: str | None = None
+        self.last_figure: Any = None
+        self._loading = False
+        self.sweep = w.Dropdown(options=[], description="sweep", style=DESCRIPTION_WIDTH)
+        self.metric = w.Dropdown(
+            options=list(SWEEP_METRICS), value="sharpe", description="metric",
+            style=DESCRIPTION_WIDTH,
+        )  # fmt: skip
+        self.x = w.Dropdown(options=[], description="x", style=DESCRIPTION_WIDTH)
+        self.y = w.Dropdown(options=[], description="y", style=DESCRIPTION_WIDTH)
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.note = w.HTML()
+        self.error = w.HTML()
+        self.view = w.Output()
+        show_figure(self.view, placeholder_figure("no sweep chosen"))
+        self._runs = pd.DataFrame()
+        self.sweep.observe(lambda _: self._sweep_changed(), names="value")
+        for control in (self.metric, self.x, self.y):
+            control.observe(lambda _: self.draw(), names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.widget = w.VBox(
+            [
+                w.HBox([self.sweep, self.refresh_button]),
+                w.HBox([self.metric, self.x, self.y]),
+                self.note,
+                self.error,
+                self.view,
+            ]
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the list of sweeps (newest first)."""
+        sweeps = self.store.sweeps()
+        options = [
+            (f"{str(row['sweep_id'])[:8]}  {row['runs']} runs  {row['created_at']:%Y-%m-%d %H:%M}",
+             str(row["sweep_id"]))
+            for _, row in sweeps.iterrows()
+        ]  # fmt: skip
+        keep = self.sweep.value if self.sweep.value in [v for _, v in options] else None
+        self.sweep.options = options
+        self.note.value = "" if options else "No sweeps stored yet: run `research-lib sweep`."
+        self.sweep.value = keep or (options[0][1] if options else None)
+
+    def _sweep_changed(self) -> None:
+        self._runs = pd.DataFrame()
+        if self.sweep.value is None:
+            return
+        runs = self.store.list(sweep_id=self.sweep.value, status="completed", limit=None)
+        configs = [_config_values(c) for c in runs["config"]]
+        varying = [
+            key
+            for key in dict.fromkeys(k for c in configs for k in c)
+            if len({repr(c.get(key)) for c in configs}) > 1
+        ]
+        self._runs = runs
+        self._loading = True  # one drawing, below, not one per control set
+        try:
+            self.x.options = varying
+            self.y.options = varying
+            self.x.value = varying[0] if varying else None
+            self.y.value = varying[1] if len(varying) > 1 else (varying[0] if varying else None)
+        finally:
+            self._loading = False
+        self.draw()
+
+    def draw(self) -> None:
+        """Draw the heatmap of the chosen sweep, metric and parameters."""
+        if self._loading:
+            return
+        self.error.value = ""
+        self.last_error = None
+        if self._runs.empty or self.x.value is None:
+            why = "no completed runs in this sweep" if self.sweep.value else "no sweep chosen"
+            show_figure(self.view, placeholder_figure(why))
+            return
+        try:
+            figure = sweep_heatmap(
+                self._runs, self.x.value, self.y.value, self.metric.value,
+                title=f"Sweep {str(self.sweep.value)[:8]}: {self.metric.value} "
+                f"by {self.x.value}, {self.y.value}",
+            )  # fmt: skip
+        except ResearchError as exc:
+            self.last_error = one_line(exc)
+            self.error.value = _error_html(self.last_error)
+            return
+        self.last_figure = figure
+        show_figure(self.view, figure)
+
+
+class Dashboard:
+    """The Backtest, Runs and Sweeps tabs on one page (see the module docstring)."""
+
+    def __init__(self, catalog: Any = None, results: Any = None) -> None:
+        self.results = results if isinstance(results, ResultsStore) else ResultsStore(results)
+        self.backtest = BacktestPanel(catalog=catalog, results=self.results)
+        self.runs = RunsBrowser(self.results)
+        self.sweeps = SweepViewer(self.results)
+        self.title = w.HTML(
+            "<h2 style='margin:0.2em 0'>research_lib workbench</h2>"
+            f"<div style='color:#666'>results: {html.escape(str(self.results.path))}"
+            f" · catalog: {html.escape(str(self.backtest.catalog.root))}</div>"
+        )
+        self.tabs = w.Tab(children=[self.backtest.widget, self.runs.widget, self.sweeps.widget])
+        self.tabs.titles = ("Backtest", "Runs", "Sweeps")
+        self.backtest.run_button.on_click(lambda _: self._after_run())
+        self.widget = w.VBox([self.title, self.tabs])
+
+    def _after_run(self) -> None:
+        # registered after the panel's own handler, so the new run is stored by now
+        self.runs.refresh(reload_choices=True)
+        self.sweeps.refresh()
+
+    def display(self) -> None:
+        """Show the dashboard in the notebook (or the Voilà page)."""
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,83 @@
+"""The dashboard's tabs in-process (the browser tests click them in Chromium) and the
+``research-lib dashboard`` command's own errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from research_lib.store import ResultsStore
+from research_lib.ui.dashboard import ALL, Dashboard
+from research_lib.workflows.record import run_backtest
+from research_lib.workflows.sweep import ensure_demo_sweep
+
+MOCK = {"data": "mock", "start": "2024-01-02", "end": "2024-01-04"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> ResultsStore:
+    store = ResultsStore(tmp_path_factory.mktemp("dash") / "r.duckdb")
+    ensure_demo_sweep(store)
+    run_backtest("momentum", **MOCK, results=store)
+    run_backtest("mean_reversion", **MOCK, results=store)
+    return store
+
+
+def test_runs_tab_filters_and_compares(store, tmp_path) -> None:
+    board = Dashboard(catalog=tmp_path / "empty", results=store)
+    runs = board.runs
+    assert len(runs.runs.options) == 6  # 4 sweep points + 2 runs, newest first
+    assert set(runs.strategy.options) == {ALL, "sma_crossover", "momentum", "mean_reversion"}
+    runs.strategy.value = "momentum"
+    [(label, run_id)] = runs.runs.options
+    assert "momentum" in label and "rsi=14" in label
+    assert store.get(run_id).strategy == "momentum"
+
+    runs.strategy.value = ALL
+    runs.compare()  # nothing picked
+    assert runs.last_error == "pick at least one run to compare"
+    runs.runs.value = tuple(v for _, v in runs.runs.options[:2])
+    runs.compare()
+    assert runs.last_error is None
+    assert "research-lib-comparison" in runs.comparison.value
+    [bundle] = runs.equity_view.outputs
+    assert bundle["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"].startswith(
+        "Equity curves"
+    )
+
+
+def test_sweeps_tab_draws_the_grid(store, tmp_path) -> None:
+    board = Dashboard(catalog=tmp_path / "empty", results=store)
+    sweeps = board.sweeps
+    [sweep_id] = [v for _, v in sweeps.sweep.options]
+    assert (sweeps.x.value, sweeps.y.value) == ("fast_period", "slow_period")
+    figure = sweeps.last_figure
+    heatmap = figure.data[0]
+    runs = store.list(sweep_id=sweep_id, limit=None)
+    assert len(heatmap.x) * len(heatmap.y) == len(runs)
+    sweeps.metric.value = "total_return"
+    assert "total_return" in sweeps.last_figure.layout.title.text
+
+
+def test_a_new_run_appears_in_the_runs_tab(store, tmp_path) -> None:
+    board = Dashboard(catalog=tmp_path / "empty", results=store)
+    before = len(board.runs.runs.options)
+    board.backtest.start.value = board.backtest.start.value.replace(day=2)
+    board.backtest.end.value = board.backtest.start.value.replace(day=3)
+    board.backtest.run_button.click()
+    assert board.backtest.last_error is None
+    assert len(board.runs.runs.options) == before + 1
+    assert board.runs.runs.options[0][1] == board.backtest.last_result.run_id
+
+
+def test_dashboard_refuses_a_port_in_use(invoke) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("dashboard", "--no-open", "--port", str(port))
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: port {port} on 127.0.0.1 is in use: choose another with --port"
+    )
