@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli, data, engine, sweeps
+from benchmarks import cli, data, engine, store_latency, sweeps
 from benchmarks.machine import load_average, machine_info
 from benchmarks.report import targets
 
-BENCHMARKS = ("engine", "import", "query", "sweep", "startup", "list", "readback")
+BENCHMARKS = (
+    "engine", "import", "query", "sweep", "startup", "list", "readback", "store_latency",
+)  # fmt: skip
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Settings:
     list_repeats: int = 5
     readback_runs: int = 200  # runs of the sweep read back
     readback_repeats: int = 5
+    latency_writers: int = 16  # processes saving runs while one lists them
+    latency_seconds: float = 20.0
 
     @classmethod
     def quick(cls) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             list_runs=10_000,
             list_repeats=3,
             readback_repeats=3,
+            latency_writers=4,
+            latency_seconds=5.0,
         )
 
 
@@ -89,6 +95,9 @@ def run_suite(
         "list": lambda: cli.bench_list(settings.list_runs, workdir, settings.list_repeats),
         "readback": lambda: sweeps.bench_readback(
             workdir, settings.readback_runs, settings.readback_repeats
+        ),
+        "store_latency": lambda: store_latency.bench_store_latency(
+            workdir / "latency", settings.latency_writers, settings.latency_seconds
         ),
     }
     for name in BENCHMARKS:

@@ -23,6 +23,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory locks, writers must take turns
     fcntl = None
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file planted as a symlink is not followed
+
 
 def fsync_dir(directory: Path) -> None:
     """Make a rename inside ``directory`` durable (no-op where folders cannot be fsynced)."""
@@ -82,12 +84,12 @@ def locked(path: Path, exclusive: bool = True, timeout: float = 30.0) -> Iterato
         yield False
         return
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666)  # the umask applies
     except OSError:
         if exclusive:
             raise
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | NOFOLLOW)
         except OSError:
             yield False
             return

@@ -139,23 +139,41 @@ def trusted_roots() -> list[Path]:
 def module_origin(module: str) -> Path | None:
     """The file (or package folder) ``module`` would be imported from, found without
     executing anything (no parent package is imported); None when it is not found."""
-    search: list[str] | None = None
-    origin: Path | None = None
-    for i, part in enumerate(module.split(".")):
-        name = ".".join(module.split(".")[: i + 1])
-        loaded = sys.modules.get(name)
-        if loaded is not None:
-            spec = getattr(loaded, "__spec__", None)
-        else:
-            spec = importlib.machinery.PathFinder.find_spec(name if search else part, search)
-        if spec is None:
+    parts = module.split(".")
+    loaded = sys.modules.get(parts[0])
+    spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+    if spec is None:
+        spec = importlib.machinery.PathFinder.find_spec(parts[0])
+    if spec is None:
+        return None
+    if spec.origin and spec.origin not in ("built-in", "frozen") and len(parts) == 1:
+        return Path(spec.origin)
+    search = [Path(p) for p in spec.submodule_search_locations or []]
+    origin = Path(spec.origin) if spec.origin not in (None, "built-in", "frozen") else None
+    if origin is None and search:
+        origin = search[0]
+    for part in parts[1:]:  # the file system, folder by folder: nothing is imported
+        found = _find_in(search, part)
+        if found is None:
             return None
-        if spec.origin and spec.origin not in ("built-in", "frozen"):
-            origin = Path(spec.origin)
-        elif spec.submodule_search_locations:
-            origin = Path(next(iter(spec.submodule_search_locations)))
-        search = list(spec.submodule_search_locations or [])
+        origin, search = found
     return origin
+
+
+def _find_in(folders: list[Path], part: str) -> tuple[Path, list[Path]] | None:
+    """``part`` in one of ``folders``: (its file or package folder, folders to search next)."""
+    suffixes = importlib.machinery.all_suffixes()
+    namespace: list[Path] = []
+    for folder in folders:
+        package = folder / part
+        if (package / "__init__.py").is_file():
+            return package / "__init__.py", [package]
+        for suffix in suffixes:
+            if (folder / f"{part}{suffix}").is_file():
+                return folder / f"{part}{suffix}", []
+        if package.is_dir():
+            namespace.append(package)
+    return (namespace[0], namespace) if namespace else None
 
 
 def untrusted(path: str) -> str | None:

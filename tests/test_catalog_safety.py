@@ -229,9 +229,16 @@ def test_verify_reports_stray_files_and_bars_without_an_instrument_row(root, tmp
         "no instrument row for MSFT in instruments.parquet",
         "not a catalog file (a leftover of another program?)",
     ]
-    assert verify_catalog(root, repair=True).ok
-    assert verify_catalog(root).problems == []
-    assert catalog.symbols()["symbol"].tolist() == ["AAPL"]
+    repaired = verify_catalog(root, repair=True)
+    assert [path for path, _ in repaired.quarantined] == [str(stray.relative_to(root))]
+    assert not repaired.ok  # sound bars without an instrument row are kept, not quarantined
+    assert "  kept: give it an instrument with research-lib data instrument" in "\n".join(
+        repaired.lines()
+    )
+    assert [reason for _, reason in verify_catalog(root).problems] == [
+        "no instrument row for MSFT in instruments.parquet"
+    ]
+    assert sorted(catalog.symbols()["symbol"]) == ["AAPL", "MSFT"]
 
 
 def test_leftovers_of_an_interrupted_import_are_removed_by_the_next_command(root):

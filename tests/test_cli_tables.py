@@ -141,3 +141,25 @@ def test_param_text() -> None:
     config = {"fast_period": 10, "slow_period": 20, "instrument_id": "X", "bar_type": "B"}
     assert param_text(config) == "fast=10 slow=20"
     assert param_text({"trade_size": 100.0, "x": "a b"}) == "trade_size=100 x=ab"
+
+
+def test_data_list_fits_80_columns_and_has_csv_and_json(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    root = Path(__file__).resolve().parents[1]
+    catalog = ["--catalog", str(tmp_path / "cat")]
+    sample = str(root / "data" / "sample_AAPL.csv")
+    runner = CliRunner()
+    assert runner.invoke(cli, [*catalog, "data", "import-csv", "--file", sample,
+                               "--symbol", "AAPL"]).exit_code == 0  # fmt: skip
+    table = runner.invoke(cli, [*catalog, "data", "list"])
+    _fits(table.output)
+    assert "AAPL    NASDAQ  1-MINUTE-LAST  2024-01-02 14:30  2024-01-31 20:59  8,190" in (
+        table.output
+    )
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(
+        cli, [*catalog, "data", "list", "--format", "csv"]).stdout)))  # fmt: skip
+    assert rows == [{"symbol": "AAPL", "venue": "NASDAQ", "bar_spec": "1-MINUTE-LAST",
+                     "first": "2024-01-02T14:30:00+00:00", "last": "2024-01-31T20:59:00+00:00",
+                     "rows": "8190"}]  # fmt: skip
+    listed = json.loads(runner.invoke(cli, [*catalog, "data", "list", "--format", "json"]).stdout)
+    assert listed[0]["rows"] == 8190 and listed[0]["venue"] == "NASDAQ"

@@ -207,7 +207,9 @@ def test_blank_first_line_and_unparseable_csv(tmp_path):
     with pytest.raises(ImportValidationError, match="line 1 is blank; expected a header"):
         read_bars_csv(blank)
     quoted = write(tmp_path, 'timestamp,open,high,low,close\n"2024-01-02,1,2,0.5,1.5\n', "q.csv")
-    with pytest.raises(ImportValidationError, match="line 2: a quoted field runs onto the next"):
+    with pytest.raises(
+        ImportValidationError, match="line 2: a quoted field runs past the end of its line"
+    ):
         read_bars_csv(quoted)
     short = write(tmp_path, "timestamp,open,high,low,close\n2024-01-02\n", "short.csv")
     with pytest.raises(ImportValidationError, match="line 2: expected 5 fields, found 1"):

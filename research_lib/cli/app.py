@@ -143,3 +143,10 @@ def console():
     from rich.console import Console  # rich is imported only by commands that print tables
 
     return Console(highlight=False, soft_wrap=True)
+
+
+def saved_text(saved_to: str) -> str:
+    """Where a run went: ``saved to <store>``, or that it was kept in a pending file."""
+    if saved_to.endswith(".json"):  # a pending file: the store could not be written
+        return f"NOT saved to the results store: kept in {saved_to} (added on its next write)"
+    return f"saved to {saved_to}"

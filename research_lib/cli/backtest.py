@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from research_lib.cli.app import cli, console, group, options
+from research_lib.cli.app import cli, console, group, options, saved_text
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.ui.tables import summary_rows
 
@@ -137,7 +137,7 @@ def print_summary(result) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
     if result.saved_to:
-        out.print(f"saved to {result.saved_to}")
+        out.print(saved_text(result.saved_to), markup=False)
 
 
 def _data_label(result) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from research_lib.cli.app import console, group, options
+from research_lib.cli.tables import Column, format_option, print_fitted, write_csv, write_json
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_SYMBOL, MOCK_END
 
 data_group = group("data", "Generate sample bars, import CSV files and browse the catalog.")
@@ -323,30 +324,41 @@ def instrument(symbol: str, **given: str | int | None) -> None:
 
 
 @data_group.command("list")
-def list_data() -> None:
-    """Symbols in the catalog with bar spec, first/last bar and row count."""
-    from rich.table import Table
+@format_option
+def list_data(fmt: str) -> None:
+    """Symbols in the catalog with bar spec, first/last bar and row count.
 
+    --format csv/json: one row per symbol and bar spec, times in ISO form (UTC).
+    """
     frame = open_catalog().symbols()
+    orphans = sorted({row.symbol for row in frame.itertuples() if not isinstance(row.venue, str)})
+    if fmt != "table":
+        header = ["symbol", "venue", "bar_spec", "first", "last", "rows"]
+        rows = [
+            [row.symbol, row.venue if isinstance(row.venue, str) else None, row.bar_spec,
+             row.first.isoformat(), row.last.isoformat(), int(row.rows)]
+            for row in frame.itertuples(index=False)
+        ]  # fmt: skip
+        if fmt == "csv":
+            write_csv(header, rows)
+        else:
+            write_json([dict(zip(header, row, strict=True)) for row in rows])
+        return
     if frame.empty:
         console().print(
             "the catalog is empty: research-lib data import-csv --file ... --symbol ..."
         )
         return
-    table = Table(title="Catalog")
-    for column in ("symbol", "venue", "bar_spec", "first", "last", "rows"):
-        table.add_column(column, justify="right" if column == "rows" else "left")
-    orphans = sorted({row.symbol for row in frame.itertuples() if not isinstance(row.venue, str)})
-    for row in frame.itertuples(index=False):
-        table.add_row(
-            row.symbol,
-            row.venue if isinstance(row.venue, str) else "(none)",
-            row.bar_spec,
-            f"{row.first:%Y-%m-%d %H:%M}",
-            f"{row.last:%Y-%m-%d %H:%M}",
-            f"{row.rows:,}",
-        )
-    console().print(table)
+    columns = [
+        Column("symbol"), Column("venue", priority=2), Column("bar_spec"), Column("first"),
+        Column("last"), Column("rows", priority=1, justify="right"),
+    ]  # fmt: skip
+    rows = [
+        [row.symbol, row.venue if isinstance(row.venue, str) else "(none)", row.bar_spec,
+         f"{row.first:%Y-%m-%d %H:%M}", f"{row.last:%Y-%m-%d %H:%M}", f"{row.rows:,}"]
+        for row in frame.itertuples(index=False)
+    ]  # fmt: skip
+    print_fitted(console(), "Catalog", columns, rows)
     if orphans:
         console().print(
             f"no instrument row for {', '.join(orphans)}: run research-lib data verify",

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from research_lib.cli.app import console, options
+from research_lib.cli.app import console, options, saved_text
 from research_lib.cli.backtest import backtest_group
 from research_lib.cli.tables import (
     Column,
@@ -372,7 +372,7 @@ def rerun_command(run_id: str) -> None:
     out = console()
     out.print(report.message)
     if report.saved_to:
-        out.print(f"saved to {report.saved_to}")
+        out.print(saved_text(report.saved_to), markup=False)
 
 
 @backtest_group.command("export")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import signal
@@ -127,7 +128,24 @@ def reading(root: Path) -> Iterator[None]:
     if key in held:
         yield
         return
-    if needs_recovery(root):
+    while True:
+        with _lock(root, exclusive=False):
+            # Under the shared lock no writer is half-way: a journal is an interrupted commit
+            # that must be finished before reading; staged files without one change nothing.
+            journal = (root / TMP_DIR / JOURNAL).exists()
+            tidy = not journal and needs_recovery(root) and os.access(root, os.W_OK)
+            if not journal and not tidy:
+                held[key] = "read"
+                try:
+                    yield
+                finally:
+                    del held[key]
+                return
+        if tidy:  # leftovers that change nothing: removed when we may, else ignored
+            with contextlib.suppress(OSError, CatalogError), writing(root):
+                pass
+            tidy = False
+            continue
         try:
             with writing(root):
                 pass  # entering recovers
@@ -136,12 +154,6 @@ def reading(root: Path) -> Iterator[None]:
                 f"{root}: an interrupted write needs finishing, but {exc.strerror or exc}; "
                 f"run {HINT} where the catalog can be written"
             ) from None
-    with _lock(root, exclusive=False):
-        held[key] = "read"
-        try:
-            yield
-        finally:
-            del held[key]
 
 
 def needs_recovery(root: Path) -> bool:
@@ -272,7 +284,9 @@ def _lock(root: Path, exclusive: bool) -> Iterator[None]:
     try:
         timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
     except ValueError:
-        raise CatalogError(f"{TIMEOUT_ENV} must be a number of seconds") from None
+        timeout = math.nan
+    if not (math.isfinite(timeout) and timeout >= 0):
+        raise CatalogError(f"{TIMEOUT_ENV} must be a number of seconds (0 or more)")
     acquired = False
     try:
         with locked(root / LOCK_FILE, exclusive=exclusive, timeout=timeout):

@@ -7,9 +7,11 @@ larger than :func:`max_file_bytes`. :func:`check_text` then scans the bytes of a
 
 - a NUL byte (a binary file, not text);
 - a line longer than :data:`MAX_LINE_BYTES` (64 KiB; a bar is well under 200 bytes);
-- a quoted field that runs onto the next line (a multi-line field would shift every line
-  number after it, and no bars file needs one);
-- more than :func:`max_file_bytes` of decompressed data.
+- more than :data:`MAX_EMPTY_LINES` empty lines in a row;
+- a quoted field that runs past the end of its line (a multi-line field would shift every
+  line number after it, and no bars file needs one);
+- more than :func:`max_file_bytes` of decompressed data, or a quarter of the free memory
+  (a small compressed file can hold gigabytes).
 
 The limits are generous for bars; ``RESEARCH_LIB_IMPORT_MAX_BYTES`` raises the size limit.
 A plain file is scanned through ``mmap`` (a few ms for 55 MB).
@@ -17,6 +19,7 @@ A plain file is scanned through ``mmap`` (a few ms for 55 MB).
 
 from __future__ import annotations
 
+import csv
 import mmap
 import os
 import stat
@@ -28,6 +31,7 @@ import pyarrow as pa
 from research_lib.errors import ImportValidationError
 
 MAX_LINE_BYTES = 64 * 1024
+MAX_EMPTY_LINES = 1_000  # in a row: each would cost the parser a row
 DEFAULT_MAX_FILE_BYTES = 16 * 1024**3
 MAX_BYTES_ENV = "RESEARCH_LIB_IMPORT_MAX_BYTES"
 _CHUNK = 16 * 1024**2
@@ -77,6 +81,8 @@ def file_bytes(path: Path, name: str, compressed: bool) -> bytes | mmap.mmap:
     """The bytes of a CSV file to scan and parse: an ``mmap`` of a plain file (no copy), the
     decompressed data of a compressed one (decompressed once, within the size limit)."""
     limit = max_file_bytes()
+    if compressed:  # decompressed in memory: at most a quarter of what is free
+        limit = min(limit, max(_available_memory() // 4, 64 * 1024**2))
     try:
         if not compressed:
             with path.open("rb") as handle:
@@ -95,6 +101,13 @@ def file_bytes(path: Path, name: str, compressed: bool) -> bytes | mmap.mmap:
         raise ImportValidationError(f"{name}: cannot read the file: {reason}") from None
 
 
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return DEFAULT_MAX_FILE_BYTES
+
+
 def check_text(data: bytes | mmap.mmap, name: str) -> None:
     """Refuse NUL bytes, over-long lines and quoted fields spanning lines, naming the line.
 
@@ -105,6 +118,10 @@ def check_text(data: bytes | mmap.mmap, name: str) -> None:
     nul = data.find(b"\0")
     if nul != -1:
         _fail(data, name, nul, "a NUL byte (a binary file, not CSV text)")
+    empty = data.find(b"\n" * (MAX_EMPTY_LINES + 1))
+    if empty != -1:
+        _fail(data, name, empty + 1, f"more than {MAX_EMPTY_LINES:,} empty lines in a row "
+              "(not a bars file?)")  # fmt: skip
     size, start = len(data), 0
     while size - start > MAX_LINE_BYTES:
         newline = data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1)
@@ -121,20 +138,27 @@ def check_text(data: bytes | mmap.mmap, name: str) -> None:
 
 
 def _check_quotes(data: bytes | mmap.mmap, name: str) -> None:
-    """A newline with an odd number of quotes before it is inside a quoted field."""
+    """Refuse a quoted field that is still open at the end of its line.
+
+    Only a line with an odd number of quotes can end inside one; those (rare) lines are read
+    with the csv module's rules, where a quote inside an unquoted field (``5" display``) is
+    an ordinary character."""
     array = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(array == 10)
     quotes = np.flatnonzero(array == 34)
-    inside = np.searchsorted(quotes, newlines) % 2 == 1
-    if inside.any():
-        _fail(
-            data,
-            name,
-            int(newlines[np.argmax(inside)]),
-            "a quoted field runs onto the next line (fields spanning lines are not supported)",
-        )
-    if quotes.size % 2:
-        _fail(data, name, int(quotes[-1]), "a quoted field is not closed")
+    ends = np.append(newlines, len(array))
+    per_line = np.diff(np.concatenate(([0], np.searchsorted(quotes, ends))))
+    for line in np.flatnonzero(per_line % 2 == 1):
+        start = int(ends[line - 1]) + 1 if line else 0
+        text = bytes(data[start : int(ends[line])]).decode("utf-8", "replace").rstrip("\r")
+        try:
+            next(csv.reader([text], strict=True))
+        except csv.Error:
+            _fail(
+                data, name, start,
+                "a quoted field runs past the end of its line (fields spanning lines are "
+                "not supported)",
+            )  # fmt: skip
 
 
 def _fail(data: bytes | mmap.mmap, name: str, position: int, reason: str) -> None:
@@ -145,7 +169,10 @@ def _fail(data: bytes | mmap.mmap, name: str, position: int, reason: str) -> Non
 def _check_size(name: str, size: int, limit: int | None = None) -> None:
     limit = max_file_bytes() if limit is None else limit
     if size > limit:
-        raise ImportValidationError(
-            f"{name}: more than {limit:,} bytes (the import size limit; set {MAX_BYTES_ENV} "
-            "to raise it)"
+        hint = (
+            f"set {MAX_BYTES_ENV} to raise it"
+            if limit == max_file_bytes()
+            else ("decompressed in memory: a quarter of the free memory; decompress it first")
         )
+        raise ImportValidationError(f"{name}: more than {limit:,} bytes (the import size "
+                                    f"limit; {hint})")  # fmt: skip

@@ -36,23 +36,23 @@ def session_timestamps(
     if session not in SESSIONS:
         raise ValueError(f"unknown session {session!r}: one of {', '.join(SESSIONS)}")
     tz, open_, close = SESSIONS[session]
-    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
-    for label, ts in (("start", start_ts), ("end", end_ts)):
-        if not FIRST_YEAR <= ts.year <= LAST_YEAR:
-            raise ConfigError(
-                f"{label} {ts:%Y-%m-%d} is outside the years {FIRST_YEAR}-{LAST_YEAR} that "
-                "bar times can hold"
-            )
-    start_ts, end_ts = start_ts.as_unit("ns"), end_ts.as_unit("ns")
-    if end_ts.tz is None and end_ts == end_ts.normalize():
+    start_ts, end_ts = _when("start", start), _when("end", end)
+    try:
+        step = pd.Timedelta(freq)
+    except (TypeError, ValueError):
+        step = pd.NaT
+    if pd.isna(step) or step <= pd.Timedelta(0):
+        raise ConfigError(f"the bar interval must be positive, such as 1min or 5min, was {freq!r}")
+    first, last = _utc(start_ts), _utc(end_ts)  # the instants asked for
+    start_ts, end_ts = _naive_utc(start_ts).as_unit("ns"), _naive_utc(end_ts).as_unit("ns")
+    if end_ts == end_ts.normalize() and last.tz is None:
         end_ts = end_ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     _check_count(start_ts, end_ts, freq, session)
     if open_ is None:
-        idx = pd.date_range(start_ts, end_ts, freq=freq, tz=None if start_ts.tz else "UTC")
+        idx = pd.date_range(start_ts, end_ts, freq=freq, tz="UTC")
         return idx.tz_convert("UTC").as_unit("ns")
     days = pd.date_range(start_ts.normalize(), end_ts.normalize(), freq="B")
     days = days[~days.isin(exchange_holidays(days.min(), days.max()))] if len(days) else days
-    step = pd.Timedelta(freq)
     pieces = []
     for day in days:
         day_open = pd.Timestamp(f"{day.date()} {open_}", tz=tz)
@@ -61,7 +61,35 @@ def session_timestamps(
     if not pieces:
         return pd.DatetimeIndex([], tz="UTC").as_unit("ns")
     idx = pieces[0].append(pieces[1:]) if len(pieces) > 1 else pieces[0]
-    return idx.tz_convert("UTC").as_unit("ns")
+    idx = idx.tz_convert("UTC").as_unit("ns")
+    if first.tz is not None or last.tz is not None:  # times of day asked for: keep to them
+        low = first if first.tz is not None else first.tz_localize("UTC")
+        high = last if last.tz is not None else _naive_utc(end_ts).tz_localize("UTC")
+        idx = idx[(idx >= low) & (idx <= high)]
+    return idx
+
+
+def _when(label: str, value: str | pd.Timestamp) -> pd.Timestamp:
+    """``value`` as a Timestamp within the years bar times can hold, or a ConfigError."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise ConfigError(f"{label} is not a date such as 2024-01-02, was {value!r}")
+    if not FIRST_YEAR <= ts.year <= LAST_YEAR:
+        raise ConfigError(
+            f"{label} {value} is outside the years {FIRST_YEAR}-{LAST_YEAR} that bar times can hold"
+        )
+    return ts
+
+
+def _utc(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_convert("UTC") if ts.tz is not None else ts
+
+
+def _naive_utc(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tz is not None else ts
 
 
 def _check_count(start: pd.Timestamp, end: pd.Timestamp, freq: str, session: str) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from research_lib.data.commit import HINT, QUARANTINE_DIR, writing
+from research_lib.data.commit import HINT, QUARANTINE_DIR, reading, writing
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.data.partitions import BAR_SCHEMA, INSTRUMENT_SCHEMA, PARTITION_FILE
 from research_lib.errors import CatalogError, ResearchError
@@ -37,6 +37,7 @@ from research_lib.files import fsync_dir, make_dirs
 from research_lib.model.bars import parse_bar_spec
 
 INSTRUMENTS_FILE = "instruments.parquet"
+ORPHAN = "no instrument row for"  # a problem of the instruments, not of the bar file
 _SKIPPED = {".lock", QUARANTINE_DIR}
 
 
@@ -63,6 +64,9 @@ class VerifyReport:
             out.append(f"damaged: {path}: {reason}")
             if path in moved:
                 out.append(f"  quarantined to {moved[path]}")
+            elif reason.startswith(ORPHAN):
+                out.append("  kept: give it an instrument with research-lib data instrument "
+                           "SYMBOL --venue VENUE, or import it again")  # fmt: skip
         if self.problems and not self.quarantined:
             out.append(f"{len(self.problems)} damaged: {HINT} --repair quarantines them")
         out.append(
@@ -77,7 +81,10 @@ def verify_catalog(root: Path, repair: bool = False) -> VerifyReport:
     report = VerifyReport(root)
     if not root.exists():
         return report
-    with writing(root, recovered=report.recovered):
+    # A catalog we may write is checked under the write lock, so an interrupted change is
+    # finished (and said so) first; a read-only one is only read.
+    writable = repair or os.access(root, os.W_OK)
+    with writing(root, recovered=report.recovered) if writable else reading(root):
         symbols = _check_instruments(root, report)
         _check_bars(root, symbols, report)
         if repair and report.problems:
@@ -167,7 +174,7 @@ def _partition_problem(path: Path, symbols: set[str] | None) -> str | None:
     if table.column("timestamp").null_count or (ts.size > 1 and not (np.diff(ts) > 0).all()):
         return "timestamps are not unique and in time order"
     if symbols is not None and symbol not in symbols:
-        return f"no instrument row for {symbol} in {INSTRUMENTS_FILE}"
+        return f"{ORPHAN} {symbol} in {INSTRUMENTS_FILE}"
     return None
 
 
@@ -184,7 +191,9 @@ def _check_root_entries(root: Path, report: VerifyReport) -> None:
 def _quarantine(root: Path, report: VerifyReport) -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = root / QUARANTINE_DIR / stamp
-    for relative, _ in report.problems:
+    for relative, reason in report.problems:
+        if reason.startswith(ORPHAN):  # the bars are sound: never quarantined
+            continue
         source = root / relative
         target = base / relative
         make_dirs(target.parent, [])

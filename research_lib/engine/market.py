@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from research_lib.data.catalog import Catalog
-from research_lib.data.csv_import import infer_bar_spec
+from research_lib.data.csv_import import PRICE_MAX, VOLUME_MAX, infer_bar_spec
 from research_lib.data.instruments import InstrumentSpec
 from research_lib.data.synthetic import generate_bars
 from research_lib.errors import ConfigError, DataRangeError
@@ -164,6 +164,8 @@ def checked_frame(source: pd.DataFrame) -> pd.DataFrame:
          "open or close"),
         (prices["low"] > prices[["open", "close"]].min(axis=1), "low is above open or close"),
         (bars["volume"] < 0, "volume is negative"),
+        ((prices > PRICE_MAX).any(axis=1), f"a price is above Nautilus's limit {PRICE_MAX:.4g}"),
+        (bars["volume"] > VOLUME_MAX, f"volume is above Nautilus's limit {VOLUME_MAX:.4g}"),
     ]  # fmt: skip
     for mask, reason in problems:
         if mask.any():

@@ -136,6 +136,7 @@ class BacktestSection(BaseModel):
     fill_timing: Literal["close", "next_open"] | None = None
     fill_volume: Literal["unlimited", "bar"] | None = None
     periods_per_year: float | None = None
+    scheduler: str | None = None  # a Dask scheduler for sweeps: tcp://host:8786 (or "local")
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -246,7 +247,9 @@ class RunConfig:
             self.costs.model_dump(exclude_defaults=True), dict(overrides.pop("costs", None) or {})
         )
         settings = {
-            key: value for key, value in self.backtest.model_dump().items() if value is not None
+            key: value
+            for key, value in self.backtest.model_dump(exclude={"scheduler"}).items()
+            if value is not None
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
         if settings.get("bar_spec") is None and settings.get("data") == "catalog":
@@ -347,6 +350,8 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
         raise fail("no such file")
     if file.is_dir():
         raise fail("is a folder, expected a YAML file")
+    if not file.is_file():  # a FIFO would block, a device never end
+        raise fail("is not a regular file (a pipe or a device?), expected a YAML file")
     try:
         with file.open("rb") as stream:
             raw = stream.read(MAX_FILE_BYTES + 1)

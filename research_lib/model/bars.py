@@ -33,7 +33,7 @@ BAR_UNITS = {
 def parse_bar_spec(bar_spec: str) -> str:
     """Return ``bar_spec`` if it reads ``<step>-<SECOND..MONTH>-<LAST|BID|ASK|MID>``, else
     raise."""
-    if not isinstance(bar_spec, str) or not BAR_SPEC_PATTERN.match(bar_spec):
+    if not isinstance(bar_spec, str) or not BAR_SPEC_PATTERN.fullmatch(bar_spec):
         raise CatalogError(
             f"invalid bar spec {bar_spec!r}: expected <step>-<SECOND|MINUTE|HOUR|DAY|WEEK|"
             "MONTH>-<LAST|BID|ASK|MID>, e.g. 1-MINUTE-LAST"

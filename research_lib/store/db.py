@@ -107,7 +107,8 @@ class TurnLock:
             flags = os.O_RDWR | os.O_CREAT if write else os.O_RDONLY
             for mode in (flags, os.O_RDWR | os.O_CREAT, os.O_RDONLY):
                 try:
-                    fd = os.open(self.path, mode | getattr(os, "O_CLOEXEC", 0), 0o644)
+                    extra = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+                    fd = os.open(self.path, mode | extra, 0o666)  # the umask applies
                 except OSError:
                     continue
                 if self.fd is not None:  # pragma: no cover - only while no turn is held
@@ -188,6 +189,11 @@ def connect(
         raise StoreUnavailableError(
             f"the results store {path} is a folder; expected a DuckDB file "
             "(give --results a file path such as results/results.duckdb)"
+        )
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise StoreUnavailableError(
+            f"the results store {path} is not a regular file (a pipe or a device?); expected "
+            "a DuckDB file"
         )
     if write:
         try:

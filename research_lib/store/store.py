@@ -11,9 +11,9 @@ Contract:
   store as it was before. A pending file is replaced atomically
   (:func:`research_lib.files.write_atomic`).
 * Readers: DuckDB lets one process write a file at a time, and connections are held for one
-  read or write only. A reader that meets another process's write waits for it (retrying
-  with backoff for up to ``lock_timeout`` seconds), then sees every run that writer
-  committed, and never a part of one.
+  read or write only. Processes take turns through ``<store>.lock`` (:mod:`.db`): a reader
+  waits for at most the one write under way, then sees every run that writer committed,
+  and never a part of one.
 * Nothing is lost when the store cannot be written: :meth:`ResultsStore.save_or_keep` then
   keeps the run in a pending file (:mod:`research_lib.store.pending`), warns with
   :class:`NotSavedWarning`, and the next write (or first read) ingests it.
@@ -481,7 +481,7 @@ def _timestamp(value: Any, what: str) -> pd.Timestamp:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise ResultsError(f"{what} must be a date like 2024-01-31, was '{value}'") from exc
-    if pd.isna(ts):
+    if pd.isna(ts) or not 1678 <= ts.year <= 2261:
         raise ResultsError(f"{what} must be a date like 2024-01-31, was '{value}'")
     return to_utc(ts)
 

@@ -386,9 +386,9 @@ def sweep(
     store = store_of(results)
     sweep_id = str(uuid.uuid4())
     options = _options(plan, symbol, bar_spec, start, end, data, catalog, tags, seed)
+    settings_from({**options, **execution})  # seed, balance...: one line before any point runs
     tasks = _tasks(plan, via, sweep_id, options, execution, output_dir)
-    configured = getattr(plan.run_config.backtest, "scheduler", None)  # if the schema has it
-    address = executor.scheduler_address(scheduler, configured)
+    address = executor.scheduler_address(scheduler, plan.run_config.backtest.scheduler)
     saver = _Saver(store)
     try:
         outcomes = executor.run_tasks(
