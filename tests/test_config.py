@@ -168,7 +168,7 @@ def test_unknown_backtest_key(tmp_path):
     assert problems_of(path) == [
         f"{path}:10: backtest.symbl: unknown key; did you mean 'symbol'? "
         "known: symbol, bar_spec, start, end, starting_balance, data, fill_timing, fill_volume, "
-        "periods_per_year"
+        "periods_per_year, scheduler"
     ]
 
 

@@ -246,11 +246,8 @@ class RunConfig:
         costs = merge_costs(
             self.costs.model_dump(exclude_defaults=True), dict(overrides.pop("costs", None) or {})
         )
-        settings = {
-            key: value
-            for key, value in self.backtest.model_dump(exclude={"scheduler"}).items()
-            if value is not None
-        }
+        backtest = self.backtest.model_dump(exclude={"scheduler"})  # the sweep's, not a run's
+        settings = {key: value for key, value in backtest.items() if value is not None}
         settings.update({key: value for key, value in overrides.items() if value is not None})
         if settings.get("bar_spec") is None and settings.get("data") == "catalog":
             settings["bar_spec"] = bar_spec_of(params.get("bar_type"))
