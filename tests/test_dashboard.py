@@ -10,7 +10,7 @@ import pytest
 from research_lib.store import ResultsStore
 from research_lib.ui.dashboard import ALL, Dashboard
 from research_lib.workflows.record import run_backtest
-from research_lib.workflows.sweep import ensure_demo_sweep
+from research_lib.workflows.sweep import ensure_demo_sweep, sweep
 
 MOCK = {"data": "mock", "start": "2024-01-02", "end": "2024-01-04"}
 
@@ -81,3 +81,14 @@ def test_dashboard_refuses_a_port_in_use(invoke) -> None:
     assert result.output.strip() == (
         f"Error: port {port} on 127.0.0.1 is in use: choose another with --port"
     )
+
+
+def test_a_sweep_of_one_parameter_draws_a_bar_per_value(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "one.duckdb")
+    sweep("sma_crossover", {"fast_period": [8, 5, 6]}, data="mock", start="2024-01-02",
+          end="2024-01-03", results=store, progress=False)  # fmt: skip
+    board = Dashboard(catalog=tmp_path / "empty", results=store)
+    assert board.sweeps.last_error is None
+    figure = board.sweeps.last_figure
+    assert list(figure.data[0].x) == ["fast_period=5", "fast_period=6", "fast_period=8"]
+    assert figure.layout.title.text.endswith("sharpe by fast_period")

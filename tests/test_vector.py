@@ -153,12 +153,17 @@ def test_many_points_in_one_call_and_what_it_refuses() -> None:
     market = market_of("minute_sessions")
     points = [{"fast_period": f, "slow_period": s} for f in (5, 10) for s in (20, 40)]
     runs = run_points("sma_crossover", points, market)
-    assert [r.params for r in runs] == points
+    assert [{k: r.params[k] for k in p} for r, p in zip(runs, points, strict=True)] == points
     assert all(r.trades is None and r.equity is None for r in runs)  # only when asked
     one = run_points("sma_crossover", points[1:2], market, keep_trades=True)[0]
     assert runs[1].metrics == one.metrics and runs[1].metrics["trade_count"] == len(one.trades)
     assert supports("momentum") and not supports("my_strategy")
     with pytest.raises(ConfigError, match="no vectorized rule"):
         run_points("my_strategy", points, market)
+    with pytest.raises(ConfigError, match="slow_period: must be greater than fast_period"):
+        run_points("sma_crossover", [{"fast_period": 20, "slow_period": 5}], market)
+    with pytest.raises(ConfigError, match="fast_perod: unknown parameter of SMAConfig"):
+        run_points("sma_crossover", [{"fast_perod": 3}], market)
+    assert run_points("momentum", [{}], market)[0].params["rsi_period"] == 14  # defaults
     with pytest.raises(ConfigError, match="fill_volume"):
         run_points("sma_crossover", points, market, execution=Execution(fill_volume="bar"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -88,6 +89,8 @@ def dashboard(port: int, cull_after: int, open_browser: bool) -> None:
       ssh -L 8866:127.0.0.1:8866 HOST         then open it on your laptop
     """
     opts = options()
+    if importlib.util.find_spec("voila") is None:
+        raise CommandFailed("the dashboard needs Voilà, which is not installed: uv sync")
     if not _port_free(port):
         raise CommandFailed(f"port {port} on {HOST} is in use: choose another with --port")
     catalog = settings.catalog_root(opts.catalog)

@@ -244,28 +244,33 @@ def sweep_command(
         out.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=False)
     where = f"on {address}" if address else f"{workers} worker{'s' if workers > 1 else ''}"
     out.print(f"{len(plan.points)} of {plan.size} points to run ({where}, via {via})")
-    done = sweep(
-        plan.run_config,
-        parsed,
-        symbol=symbol,
-        bar_spec=bar_spec,
-        start=start,
-        end=end,
-        workers=workers,
-        scheduler=address,
-        ship_bars=not workers_read_bars,
-        worker_lifetime=None if worker_lifetime.lower() in ("none", "0", "") else worker_lifetime,
-        worker_memory=worker_memory,
-        status=lambda text: out.print(text, soft_wrap=False),
-        via=via,
-        data=data,
-        catalog=options().catalog,
-        results=options().results,
-        progress=not no_progress,
-        seed=seed,
-        tags=tags,
-        execution=run_flags,
-    )
+    try:
+        done = sweep(
+            plan.run_config,
+            parsed,
+            symbol=symbol,
+            bar_spec=bar_spec,
+            start=start,
+            end=end,
+            workers=workers,
+            scheduler=address,
+            ship_bars=not workers_read_bars,
+            worker_lifetime=None
+            if worker_lifetime.lower() in ("none", "0", "")
+            else worker_lifetime,
+            worker_memory=worker_memory,
+            status=lambda text: out.print(text, soft_wrap=False),
+            via=via,
+            data=data,
+            catalog=options().catalog,
+            results=options().results,
+            progress=not no_progress and sys.stderr.isatty(),
+            seed=seed,
+            tags=tags,
+            execution=run_flags,
+        )
+    except KeyboardInterrupt:  # the sweep has said what was kept; no "Aborted!"
+        raise SystemExit(130) from None
     ranked = done.ranked(sort, descending=True)
     _print_ranking(result_out, ranked, list(done.grid), done.sweep_id, sort, fmt)
     for point, error in done.failed:

@@ -34,12 +34,13 @@ from research_lib.engine.vector_loop import (
     SIZING_CODES,
     run_point,
 )
-from research_lib.errors import ConfigError
+from research_lib.errors import ConfigError, ConfigProblems
 from research_lib.model.bars import bar_closes, bar_interval
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Execution
 from research_lib.model.performance import calendar, performance
 from research_lib.model.run import TRADE_COLUMNS
+from research_lib.strategies import registry
 
 __all__ = ["RULES", "VectorRun", "run_points", "supports"]
 
@@ -277,6 +278,7 @@ def run_points(
     execution = execution or Execution()
     if execution.fill_volume != "unlimited":
         raise ConfigError("the vector engine needs fill_volume 'unlimited'")
+    points = checked_points(strategy, points, market)
     data = _arrays(market)
     known = calendar(market.bars, data.interval, periods_per_year, closes=data.index)
     costs = execution.costs
@@ -315,6 +317,26 @@ def run_points(
             )
         )
     return runs
+
+
+def checked_points(
+    strategy: str, points: Sequence[Mapping[str, Any]], market: MarketData
+) -> list[dict[str, Any]]:
+    """Each point with the strategy's defaults filled in, checked by its config class (the
+    same rules as an event-driven run); raises :class:`ConfigProblems` naming the point."""
+    info = registry.get(strategy)
+    defaults = {p.name: p.default for p in info.parameters() if p.default is not None}
+    wiring = {"instrument_id": market.spec.instrument_id, "bar_type": market.bar_type,
+              "trade_size": DEFAULT_TRADE_SIZE}  # fmt: skip
+    checked = []
+    for point in points:
+        values = {**defaults, **point}
+        problems = registry.config_problems(info.config_path, values, defaults=wiring)
+        if problems:
+            shown = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise ConfigProblems([(f"point {shown}: {field}", why) for field, why in problems])
+        checked.append(values)
+    return checked
 
 
 def _fraction(rate: float) -> tuple[float, float]:

@@ -27,7 +27,7 @@ from research_lib.errors import ResearchError, one_line
 from research_lib.model.metrics import format_metric
 from research_lib.model.run import STATUSES
 from research_lib.store import ResultsStore
-from research_lib.ui.plots import equity_overlay_from_store, sweep_heatmap
+from research_lib.ui.plots import equity_overlay_from_store, metric_bars, sweep_heatmap
 from research_lib.ui.tables import comparison_rows, param_text
 from research_lib.ui.widgets import (
     DESCRIPTION_WIDTH,
@@ -288,17 +288,33 @@ class SweepViewer:
             show_figure(self.view, placeholder_figure(why))
             return
         try:
-            figure = sweep_heatmap(
-                self._runs, self.x.value, self.y.value, self.metric.value,
-                title=f"Sweep {str(self.sweep.value)[:8]}: {self.metric.value} "
-                f"by {self.x.value}, {self.y.value}",
-            )  # fmt: skip
-        except ResearchError as exc:
+            if self.x.value == self.y.value:  # one parameter varies: a bar per value
+                figure = self._bars(self.x.value)
+            else:
+                figure = sweep_heatmap(
+                    self._runs, self.x.value, self.y.value, self.metric.value,
+                    title=f"Sweep {str(self.sweep.value)[:8]}: {self.metric.value} "
+                    f"by {self.x.value}, {self.y.value}",
+                )  # fmt: skip
+        except (ResearchError, ValueError, KeyError) as exc:  # never break the page
             self.last_error = one_line(exc)
             self.error.value = _error_html(self.last_error)
+            show_figure(self.view, placeholder_figure("no figure for this choice"))
             return
         self.last_figure = figure
         show_figure(self.view, figure)
+
+    def _bars(self, name: str) -> Any:
+        """The metric per value of the one parameter that varies, in its order."""
+        values = [_config_values(c).get(name) for c in self._runs["config"]]
+        frame = self._runs.assign(_value=values).sort_values("_value", kind="stable")
+        frame["_value"] = [f"{name}={v}" for v in frame["_value"]]
+        figure = metric_bars(frame, self.metric.value, label_column="_value")
+        figure.update_layout(
+            title=f"Sweep {str(self.sweep.value)[:8]}: {self.metric.value} by {name}",
+            xaxis_title=name,
+        )
+        return figure
 
 
 class Dashboard:

@@ -34,6 +34,8 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -119,6 +121,10 @@ class TaskPlugin(WorkerPlugin):
         self.preload = tuple(preload)
 
     def setup(self, worker: Any) -> None:  # pragma: no cover - runs in the worker processes
+        if threading.current_thread() is threading.main_thread():
+            # Ctrl-C belongs to the client, which cancels the points and closes the workers:
+            # a worker that took it too would print a KeyboardInterrupt traceback
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         for module in self.preload:
             importlib.import_module(module)
         if not _QUIET_EXIT:

@@ -142,6 +142,8 @@ def sweep_grid(
     those names. Missing metric values (failed runs) are skipped; empty cells are NaN.
     """
     _check_column(runs, metric, "metric")
+    if x == y:
+        raise ConfigError(f"a heatmap needs two parameters, got {x} twice: pick another y")
     configs = _configs(runs)
     points = pd.DataFrame(index=range(len(runs)))
     for name in (x, y):
