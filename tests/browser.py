@@ -1,5 +1,5 @@
-"""Helpers of the browser tests: Debian's Chromium driven by Playwright, and the servers
-(JupyterLab, the Voilà dashboard) started on 127.0.0.1 by the tests themselves.
+"""Helpers of the browser tests: Debian's Chromium driven by Playwright (the servers it
+talks to are started with :mod:`servers`).
 
 ``playwright install`` cannot download a browser here, so Playwright drives the system
 Chromium (``executable_path``). The flags are those a closed network needs: without the
@@ -9,15 +9,12 @@ background-networking ones Chromium keeps trying to reach Google's hosts.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from servers import wait_until
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -29,7 +26,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-START_TIMEOUT = 120.0  # seconds for a server to answer (first start compiles bytecode)
 
 
 def chromium_path() -> str | None:
@@ -39,63 +35,6 @@ def chromium_path() -> str | None:
         if found:
             return found
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
-    """Wait until something listens on ``127.0.0.1:port``; fail with the server's log if the
-    process ends first or nothing answers in :data:`START_TIMEOUT` seconds."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"nothing listens on port {port}:\n{log.read_text()}")
-
-
-@contextlib.contextmanager
-def server(command: list[str], port: int, log: Path, env: dict[str, str], cwd: Path):
-    """Run ``command`` (a server on ``port``) for the duration of the block; stop it and
-    everything it started afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        wait_for_port(port, process, log)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-
-
-def kernel_processes(server_pid: int) -> list[Any]:
-    """The ipykernel processes a server started."""
-    import psutil
-
-    try:
-        children = psutil.Process(server_pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            if "ipykernel" in " ".join(child.cmdline()):
-                found.append(child)
-    return found
 
 
 @dataclass
@@ -158,11 +97,14 @@ def plot_traces(page: Any) -> list[list[list[Any]]]:
 
 def wait_for_titles(page: Any, predicate, timeout: float = 180.0) -> list[str]:
     """Wait until the drawn figures' titles satisfy ``predicate``; returns them."""
-    deadline = time.monotonic() + timeout
-    titles: list[str] = []
-    while time.monotonic() < deadline:
-        titles = plot_titles(page)
-        if predicate(titles):
-            return titles
-        page.wait_for_timeout(250)
-    raise AssertionError(f"figures never matched; last titles: {titles}")
+    seen: list[list[str]] = [[]]
+
+    def matched() -> bool:
+        seen[0] = plot_titles(page)
+        return bool(predicate(seen[0]))
+
+    try:
+        wait_until(matched, timeout, "the figures to match", page.wait_for_timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last titles: {seen[0]}") from None
+    return seen[0]

@@ -7,6 +7,7 @@ no test module imports another test module or ``conftest``.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,13 @@ def execution_settings(**chosen: Any) -> dict[str, Any]:
     fill volume or cost fields (``execution_settings(fill_timing="next_open",
     commission_rate=0.0005)``)."""
     return execution_of(Execution(), **chosen).to_dict()
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root`` ({} if it does not exist): what
+    "the catalog (or store) is exactly as before" compares."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

@@ -20,6 +20,7 @@ path), like :mod:`factories`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -569,3 +570,72 @@ def reference_metrics(
     out["total_return"] = final / initial - 1
     out["benchmark_return"] = float(bars["close"].iloc[-1] / bars["open"].iloc[0] - 1)
     return out
+
+
+# -- the grid the engine and the vector engine are checked on ------------------------------
+
+# Parameters per dataset, picked so each strategy makes 10-60 trades there.
+PARAMS: dict[str, dict[str, dict]] = {
+    "minute_sessions": {
+        "sma_crossover": {"fast_period": 10, "slow_period": 30},
+        "mean_reversion": {"lookback_period": 30, "num_std_dev": 2.0},
+        "momentum": {"rsi_period": 14, "oversold_threshold": 30.0, "overbought_threshold": 70.0},
+    },
+    "hourly_fx": {
+        "sma_crossover": {"fast_period": 5, "slow_period": 20},
+        "mean_reversion": {"lookback_period": 20, "num_std_dev": 1.5},
+        "momentum": {"rsi_period": 10, "oversold_threshold": 30.0, "overbought_threshold": 70.0},
+    },
+    "daily": {
+        "sma_crossover": {"fast_period": 5, "slow_period": 20},
+        "mean_reversion": {"lookback_period": 20, "num_std_dev": 1.5},
+        "momentum": {"rsi_period": 10, "oversold_threshold": 30.0, "overbought_threshold": 70.0},
+    },
+    "zero_volume": {
+        "sma_crossover": {"fast_period": 15, "slow_period": 40},
+        "mean_reversion": {"lookback_period": 20, "num_std_dev": 2.0},
+        "momentum": {"rsi_period": 14, "oversold_threshold": 30.0, "overbought_threshold": 70.0},
+    },
+    "unit_volume": {
+        "sma_crossover": {"fast_period": 15, "slow_period": 40},
+        "mean_reversion": {"lookback_period": 30, "num_std_dev": 2.0},
+        "momentum": {"rsi_period": 21, "oversold_threshold": 35.0, "overbought_threshold": 65.0},
+    },
+}
+STRATEGIES = ("sma_crossover", "mean_reversion", "momentum")
+
+# A rate of 4 bps on 100 units at k cents is k/25 cents, on 20,000 FX units at k ticks k/125:
+# never an exact half cent, so no quantity-sized check depends on how a tie is rounded.
+COSTS: dict[str, Costs] = {
+    "no_costs": Costs(),
+    "rate_tick": Costs(commission_rate=0.0004, slippage_ticks=1),
+    "per_unit": Costs(commission_per_unit=0.005),
+    "per_order": Costs(commission_per_order=1.0),
+    "bps": Costs(slippage_bps=2.5),
+}
+
+# Units per entry (quantity sizing), per dataset: FX trades 20,000 units.
+TRADE_SIZE = {"hourly_fx": 20_000}
+DEFAULT_TRADE_SIZE = 100
+
+
+@functools.cache
+def dataset(name: str) -> tuple[pd.DataFrame, pd.Timedelta, int]:
+    return DATASETS[name]()
+
+
+def instrument_for(name: str):
+    """The instrument of a dataset: None (the engine's default equity) or an FX pair."""
+    if name != "hourly_fx":
+        return None
+    from research_lib.data.instruments import InstrumentSpec
+
+    return InstrumentSpec(
+        symbol="EUR/USD",
+        venue="SIM",
+        asset_class="fx",
+        currency="USD",
+        price_precision=5,
+        size_precision=0,
+        size_increment=1,
+    )

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,12 @@ from browser import (
     Console,
     browser,
     chromium_path,
-    free_port,
-    kernel_processes,
     plot_titles,
     plot_traces,
     plots,
-    server,
     wait_for_titles,
 )
+from servers import free_port, kernel_processes, server, wait_until
 
 from research_lib.store import ResultsStore
 from research_lib.ui.report import write_report
@@ -155,10 +152,7 @@ def test_dashboard_runs_compares_and_culls_its_kernel(project: Path, tmp_path: P
 
         assert len(kernel_processes(voila.pid)) == 1
         page.close()
-        deadline = time.monotonic() + 90
-        while kernel_processes(voila.pid) and time.monotonic() < deadline:
-            time.sleep(1)
-        assert kernel_processes(voila.pid) == [], "the closed page's kernel was not culled"
+        wait_until(lambda: not kernel_processes(voila.pid), 90, "the closed page's kernel culled")
 
 
 def test_jupyterlab_notebook_02_redraws_on_run(project: Path, tmp_path: Path) -> None:

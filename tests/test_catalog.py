@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from factories import BAD, GOOD, utc
+from factories import file_digests as snapshot
 
 from research_lib.data import catalog as catalog_module
 from research_lib.data import partitions
@@ -27,15 +28,6 @@ from research_lib.errors import (
     UnknownSymbolError,
 )
 from research_lib.model.bars import bar_interval
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``root``."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture

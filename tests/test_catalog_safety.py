@@ -4,7 +4,6 @@ six imports at once, a held lock, truncated and stray files, ``data verify``."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from factories import file_digests as tree
 
 from research_lib.cli import cli
 from research_lib.data.catalog import Catalog
@@ -32,15 +32,6 @@ from research_lib.data.catalog import Catalog
 root, path, symbol = sys.argv[1:]
 Catalog(root).import_csv(path, symbol)
 """
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``root``."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def run(root: Path, *args: str):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from factories import file_digests as tree_digest
 
 from research_lib.cli import cli
 
@@ -32,14 +32,6 @@ def imported(invoke):
     result = invoke("data", "import-csv", "--file", str(SAMPLE), "--symbol", "AAPL")
     assert result.exit_code == 0, result.output
     return invoke
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_generate_writes_the_same_file_for_the_same_seed(invoke, tmp_path):

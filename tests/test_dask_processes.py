@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 from click.testing import CliRunner
+from servers import free_port, wait_until
 
 from research_lib.cli import cli
 from research_lib.store import ResultsStore
@@ -31,20 +30,6 @@ LONG_SWEEP = [
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and process groups")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(condition, timeout: float = 120, what: str = "") -> None:
-    """Poll ``condition`` until it holds (a liveness bound, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
-
-
 def _metrics(store: ResultsStore) -> dict[tuple, tuple]:
     runs = store.list(limit=None)
     out = {}
@@ -59,7 +44,7 @@ def _metrics(store: ResultsStore) -> dict[tuple, tuple]:
 @pytest.fixture
 def remote_cluster(tmp_path):
     """`dask scheduler` and two `dask worker` processes on loopback; yields the address."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
     procs = [
@@ -144,7 +129,7 @@ def _start_long_sweep(tmp_path: Path) -> tuple[subprocess.Popen, list[psutil.Pro
         busy = [p for p in workers if p.cpu_percent(0.1) > 0]
         return len(workers) >= 2 and len(busy) >= 1
 
-    _wait(running, what="the sweep's workers to start")
+    wait_until(running, what="the sweep's workers to start")
     return proc, list(workers)
 
 
@@ -158,7 +143,7 @@ def test_ctrl_c_stops_the_sweep_and_its_workers(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert "interrupted: " in out and "the other points were cancelled" in out
-    _wait(lambda: _gone(workers), what="the workers to exit after Ctrl-C")
+    wait_until(lambda: _gone(workers), what="the workers to exit after Ctrl-C")
     store = ResultsStore(tmp_path / "r.duckdb")
     runs = store.list(limit=None) if store.path.exists() else []
     assert len(runs) < 15  # the queued points were cancelled, the finished ones kept
@@ -168,4 +153,4 @@ def test_kill_9_of_the_sweep_leaves_no_worker_behind(tmp_path):
     proc, workers = _start_long_sweep(tmp_path)
     proc.kill()
     proc.communicate(timeout=60)
-    _wait(lambda: _gone(workers), what="the workers to exit after kill -9 of the sweep")
+    wait_until(lambda: _gone(workers), what="the workers to exit after kill -9 of the sweep")

@@ -4,12 +4,12 @@ refused with one line and a non-zero exit, and the catalog stays byte-identical.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from factories import file_digests as tree
 from nautilus_trader.model import objects
 
 from research_lib.cli import cli
@@ -20,15 +20,6 @@ from research_lib.data.synthetic import generate_bars, write_csv
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
 HEADER = "timestamp,open,high,low,close,volume\n"
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``root``."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture

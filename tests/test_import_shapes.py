@@ -4,7 +4,6 @@ through the CLI."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -12,21 +11,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from factories import BAD, GOOD, utc
+from factories import file_digests as tree
 
 from research_lib.cli import cli
 from research_lib.data.catalog import Catalog, FileImport
 from research_lib.errors import ImportValidationError
 
 SEVERAL = GOOD / "several"
-
-
-def tree(folder: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``folder`` ({} if it does not exist)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ by backtests (P&L scaled by the multiplier, daily bars closing at the instrument
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from factories import file_digests as snapshot
 from factories import make_bars
 
 from research_lib.data.catalog import Catalog
@@ -21,14 +21,6 @@ from research_lib.ui import plots
 from research_lib.workflows.record import run_backtest
 
 SMA = {"fast_period": 2, "slow_period": 5}
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def stored_row(catalog: Catalog) -> dict:

@@ -4,7 +4,6 @@ into the Nautilus instrument."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from factories import file_digests as snapshot
 
 from research_lib.data import partitions
 from research_lib.data.catalog import Catalog
@@ -27,14 +27,6 @@ CSV = """timestamp,open,high,low,close,volume
 OLD_INSTRUMENT_SCHEMA = pa.schema(
     [(f.name, f.type) for f in list(partitions.INSTRUMENT_SCHEMA)[:6]]
 )  # before size_increment, multiplier and session existed
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ in the middle of a delete leaves (a real ``kill -9`` in a child process)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from factories import file_digests as tree_digest
 
 from research_lib.cli import cli
 from research_lib.data.catalog import Catalog
@@ -71,14 +71,6 @@ def invoke(root):
         return CliRunner().invoke(cli, ["--catalog", str(root), *args], catch_exceptions=False)
 
     return run
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def assert_one_line_error(result, *parts: str) -> None:

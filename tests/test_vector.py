@@ -15,8 +15,17 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import DATASETS, Costs, simulate
-from test_reference_check import COSTS, PARAMS, TRADE_SIZE, dataset, instrument_for
+from reference import (
+    COSTS,
+    DATASETS,
+    PARAMS,
+    STRATEGIES,
+    TRADE_SIZE,
+    Costs,
+    dataset,
+    instrument_for,
+    simulate,
+)
 
 from research_lib.engine.market import load_market_data
 from research_lib.engine.vector import run_points, supports
@@ -25,7 +34,6 @@ from research_lib.model.execution import Costs as EngineCosts
 from research_lib.model.execution import Execution
 from research_lib.workflows.record import run_backtest
 
-STRATEGIES = ("sma_crossover", "mean_reversion", "momentum")
 COLUMNS = ["side", "quantity", "entry_time", "exit_time", "entry_price", "exit_price"]
 
 

@@ -128,12 +128,14 @@ def reading(root: Path) -> Iterator[None]:
     if key in held:
         yield
         return
+    tidied = False
     while True:
         with _lock(root, exclusive=False):
             # Under the shared lock no writer is half-way: a journal is an interrupted commit
             # that must be finished before reading; staged files without one change nothing.
             journal = (root / TMP_DIR / JOURNAL).exists()
-            tidy = not journal and needs_recovery(root) and os.access(root, os.W_OK)
+            tidy = (not journal and not tidied and needs_recovery(root)
+                    and os.access(root, os.W_OK))  # fmt: skip
             if not journal and not tidy:
                 held[key] = "read"
                 try:
@@ -141,10 +143,10 @@ def reading(root: Path) -> Iterator[None]:
                 finally:
                     del held[key]
                 return
-        if tidy:  # leftovers that change nothing: removed when we may, else ignored
+        if tidy:  # leftovers that change nothing: removed once if we may, else ignored
+            tidied = True
             with contextlib.suppress(OSError, CatalogError), writing(root):
                 pass
-            tidy = False
             continue
         try:
             with writing(root):

@@ -15,6 +15,7 @@ others are swept event-driven only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -121,8 +122,6 @@ def sma_crossover_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping
 def _float_bands(closes: np.ndarray, n: int, k: float, at: np.ndarray) -> tuple:
     """The strategy's float bands at bars ``at``: Nautilus's SMA and the population std of
     :class:`~research_lib.strategies.mean_reversion.RollingStdDev` (``math.fsum``)."""
-    import math
-
     middle = _float_means(closes, n, at)
     width = np.empty(len(at))
     for j, i in enumerate(at):

@@ -28,6 +28,8 @@ from research_lib.model.metrics import format_metric
 from research_lib.model.run import STATUSES
 from research_lib.store import ResultsStore
 from research_lib.ui.plots import equity_overlay_from_store, metric_bars, sweep_heatmap
+from research_lib.ui.plots.runs import run_configs
+from research_lib.ui.report import html_table
 from research_lib.ui.tables import comparison_rows, param_text
 from research_lib.ui.widgets import (
     DESCRIPTION_WIDTH,
@@ -37,23 +39,15 @@ from research_lib.ui.widgets import (
     show_figure,
 )
 
-__all__ = ["ALL", "Dashboard", "RunsBrowser", "SweepViewer", "html_table", "run_choice_label"]
+__all__ = ["ALL", "Dashboard", "RunsBrowser", "SweepViewer", "run_choice_label"]
 
 ALL = "(all)"
 SWEEP_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "profit_factor", "win_rate")
 RUNS_SHOWN = 200
-
-
-def html_table(header: list[str], rows: list[list[Any]], css_class: str) -> str:
-    """A small HTML table (every cell escaped)."""
-    head = "".join(f"<th style='text-align:left;padding-right:1em'>{html.escape(h)}</th>"
-                   for h in header)  # fmt: skip
-    body = "".join(
-        "<tr>" + "".join(f"<td style='padding-right:1em'>{html.escape(str(c))}</td>" for c in row)
-        + "</tr>"
-        for row in rows
-    )  # fmt: skip
-    return f"<table class='{css_class}'><tr>{head}</tr>{body}</table>"
+TABLE_STYLE = (  # the comparison table, in a page without the report's stylesheet
+    "<style>.research-lib-comparison td,.research-lib-comparison th"
+    "{padding:.15em 1em .15em 0;text-align:left}</style>"
+)
 
 
 def run_choice_label(row: pd.Series) -> str:
@@ -69,18 +63,6 @@ def run_choice_label(row: pd.Series) -> str:
 
 def _error_html(message: str) -> str:
     return f'<span style="color:{ERROR_COLOR}">{html.escape(message)}</span>'
-
-
-def _config_values(config: Any) -> dict[str, Any]:
-    import json
-
-    if isinstance(config, dict):
-        return config
-    try:
-        parsed = json.loads(config) if config else {}
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 class RunsBrowser:
@@ -133,16 +115,28 @@ class RunsBrowser:
         runs = self.store.list(limit=None)
         sweeps = self.store.sweeps()
         for control, values in (
-            (self.strategy, runs["strategy"]),
-            (self.symbol, runs["symbol"]),
-            (self.sweep, sweeps["sweep_id"]),
+            (self.strategy, sorted({str(v) for v in runs["strategy"].dropna()})),
+            (self.symbol, sorted({str(v) for v in runs["symbol"].dropna()})),
+            (self.sweep, [str(v) for v in sweeps["sweep_id"].dropna()]),  # newest first
         ):
-            options = [ALL, *sorted({str(v) for v in values.dropna()})]
-            if control is self.sweep:
-                options = [ALL, *(str(v) for v in values.dropna())]
+            options = [ALL, *values]
             keep = control.value if control.value in options else ALL
             control.options = options  # (the filters' observers wait: self._loading)
             control.value = keep
+
+    def add_run(self, strategy: str, symbol: str) -> None:
+        """A run was just stored: offer its strategy and symbol, and list it (cheaper than
+        reading every run's choices again)."""
+        self._loading = True
+        try:
+            for control, value in ((self.strategy, strategy), (self.symbol, symbol)):
+                if value not in control.options:
+                    keep = control.value
+                    control.options = [ALL, *sorted({*control.options[1:], value})]
+                    control.value = keep
+        finally:
+            self._loading = False
+        self.refresh()
 
     def refresh(self, reload_choices: bool = False) -> pd.DataFrame:
         """List the runs the filters select (newest first, at most :data:`RUNS_SHOWN`)."""
@@ -166,7 +160,7 @@ class RunsBrowser:
         except ResearchError as exc:
             self._fail(one_line(exc))
             return pd.DataFrame()
-        frame = frame.assign(config_values=[_config_values(c) for c in frame["config"]])
+        frame = frame.assign(config_values=run_configs(frame))
         selected = set(self.runs.value)
         self.runs.options = [(run_choice_label(row), row["id"]) for _, row in frame.iterrows()]
         self.runs.value = tuple(rid for rid in frame["id"] if rid in selected)
@@ -194,11 +188,9 @@ class RunsBrowser:
             return
         labels = [str(c) for c in comparison.metrics.columns]
         rows = [[label, *cells] for label, cells in comparison_rows(comparison.metrics)]
-        rows += [
-            [str(name), *("—" if pd.isna(v) else str(v) for v in values)]
-            for name, values in comparison.config_diff.iterrows()
-        ]
-        self.comparison.value = html_table(["", *labels], rows, "research-lib-comparison")
+        rows += [[str(name), *values] for name, values in comparison.config_diff.iterrows()]
+        table = html_table(rows, ["", *labels], css_class="research-lib-comparison")
+        self.comparison.value = TABLE_STYLE + table
         show_figure(self.equity_view, figure)
 
     def _fail(self, message: str) -> None:
@@ -260,7 +252,7 @@ class SweepViewer:
         if self.sweep.value is None:
             return
         runs = self.store.list(sweep_id=self.sweep.value, status="completed", limit=None)
-        configs = [_config_values(c) for c in runs["config"]]
+        configs = run_configs(runs)
         varying = [
             key
             for key in dict.fromkeys(k for c in configs for k in c)
@@ -306,7 +298,7 @@ class SweepViewer:
 
     def _bars(self, name: str) -> Any:
         """The metric per value of the one parameter that varies, in its order."""
-        values = [_config_values(c).get(name) for c in self._runs["config"]]
+        values = [config.get(name) for config in run_configs(self._runs)]
         frame = self._runs.assign(_value=values).sort_values("_value", kind="stable")
         frame["_value"] = [f"{name}={v}" for v in frame["_value"]]
         figure = metric_bars(frame, self.metric.value, label_column="_value")
@@ -336,9 +328,13 @@ class Dashboard:
         self.widget = w.VBox([self.title, self.tabs])
 
     def _after_run(self) -> None:
-        # registered after the panel's own handler, so the new run is stored by now
-        self.runs.refresh(reload_choices=True)
-        self.sweeps.refresh()
+        # registered after the panel's own handler, so the new run is stored by now (a
+        # single backtest adds no sweep)
+        result = self.backtest.last_result
+        if result is None or self.backtest.last_error is not None:  # stored as a failed run
+            self.runs.refresh()
+        else:
+            self.runs.add_run(str(result.strategy), str(result.symbol))
 
     def display(self) -> None:
         """Show the dashboard in the notebook (or the Voilà page)."""

@@ -33,7 +33,7 @@ from research_lib.ui.plots.style import COLORS, TEMPLATE, TIME_AXIS
 from research_lib.ui.tables import comparison_rows, data_text, execution_text, metric_rows
 from research_lib.workflows.reproduce import rerun_arguments
 
-__all__ = ["METRIC_DEFINITIONS", "ROLLING_WINDOW", "report_html", "write_report"]
+__all__ = ["METRIC_DEFINITIONS", "ROLLING_WINDOW", "html_table", "report_html", "write_report"]
 
 # Sessions in the rolling Sharpe ratio's window.
 ROLLING_WINDOW = 20
@@ -141,11 +141,12 @@ def _e(value: Any) -> str:
     return "—" if _missing(value) else html.escape(str(value), quote=True)
 
 
-def _table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None,
-           numeric: Iterable[int] = ()) -> str:  # fmt: skip
-    """An HTML table of escaped cells; columns in ``numeric`` right-aligned."""
+def html_table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None,
+               numeric: Iterable[int] = (), css_class: str | None = None) -> str:  # fmt: skip
+    """An HTML table of escaped cells (None and NaN as ``—``); columns in ``numeric``
+    right-aligned (class ``num``)."""
     right = set(numeric)
-    out = ["<table>"]
+    out = [f'<table class="{_e(css_class)}">' if css_class else "<table>"]
     if header:
         out.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>")
     for row in rows:
@@ -263,7 +264,7 @@ def _metrics_section(page: _Page, run: StoredRun) -> None:
         (label, text, METRIC_DEFINITIONS.get(name, ""))
         for name, (label, text) in zip(COMPARE_METRICS, rows, strict=True)
     ]
-    page.add(_table(table, ("Metric", "Value", "Definition"), numeric=(1,)))
+    page.add(html_table(table, ("Metric", "Value", "Definition"), numeric=(1,)))
     page.note(PERIODS_NOTE)
     if run.annualisation:
         page.note(f"Ratios annualised with {run.annualisation}.")
@@ -277,7 +278,7 @@ def _config_section(page: _Page, run: StoredRun) -> None:
         ("config path", run.record.config_path),
         *((key, _text(value)) for key, value in sorted(run.config.items())),
     ]
-    page.add(_table(rows))
+    page.add(html_table(rows))
 
 
 def _reproducibility_section(page: _Page, run: StoredRun) -> None:
@@ -301,7 +302,7 @@ def _reproducibility_section(page: _Page, run: StoredRun) -> None:
         *((f"version {name}", version) for name, version in sorted(record.versions.items())),
         ("duration (s)", _text(record.duration_seconds and round(record.duration_seconds, 2))),
     ]
-    page.add(_table(rows))
+    page.add(html_table(rows))
 
 
 # -- several runs ----------------------------------------------------------------------------
@@ -324,7 +325,7 @@ def _several(page: _Page, store: ResultsStore, ids: list[str]) -> None:
         )
         for r in runs
     ]
-    page.add(_table(rows, ("Run", "Strategy", "Symbol", "Data", "Period", "Status", "Created")))
+    page.add(html_table(rows, ("Run", "Strategy", "Symbol", "Data", "Period", "Status", "Created")))
     page.heading("Equity (normalised to 1 at the start)")
     if any(not r.equity.empty for r in runs):
         page.figure(equity_overlay_from_store(store, ids), "report-overlay")
@@ -334,14 +335,14 @@ def _several(page: _Page, store: ResultsStore, ids: list[str]) -> None:
     labels = [str(c) for c in comparison.metrics.columns]
     page.heading("Metrics side by side")
     metric_table = [(label, *cells) for label, cells in comparison_rows(comparison.metrics)]
-    page.add(_table(metric_table, ("Metric", *labels), numeric=range(1, len(labels) + 1)))
+    page.add(html_table(metric_table, ("Metric", *labels), numeric=range(1, len(labels) + 1)))
     page.heading("Configuration differences")
     diff = comparison.config_diff
     if diff.empty:
         page.note("The runs share every configuration value and setting.")
     else:
         diff_rows = [(name, *(_text(v) for v in values)) for name, values in diff.iterrows()]
-        page.add(_table(diff_rows, ("Parameter", *labels)))
+        page.add(html_table(diff_rows, ("Parameter", *labels)))
 
 
 # -- figures ---------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def run_labels(ids: Any, configs: Any = None) -> list[str]:
     """
     ids = [str(i) for i in ids]
     prefixes = _id_prefixes(ids)
-    parsed = _configs(pd.DataFrame({"config": list(configs)})) if configs is not None else []
+    parsed = run_configs(pd.DataFrame({"config": list(configs)})) if configs is not None else []
     if len(parsed) != len(ids) or not all(parsed):
         return prefixes
     keys = list(dict.fromkeys(k for c in parsed for k in c))
@@ -120,7 +120,7 @@ def metric_bars(
     return fig
 
 
-def _configs(runs: pd.DataFrame) -> list[dict[str, Any]]:
+def run_configs(runs: pd.DataFrame) -> list[dict[str, Any]]:
     """Each run's config as a dict (the ``config`` column holds JSON text or dicts)."""
     if "config" not in runs.columns:
         return [{} for _ in range(len(runs))]
@@ -144,7 +144,7 @@ def sweep_grid(
     _check_column(runs, metric, "metric")
     if x == y:
         raise ConfigError(f"a heatmap needs two parameters, got {x} twice: pick another y")
-    configs = _configs(runs)
+    configs = run_configs(runs)
     points = pd.DataFrame(index=range(len(runs)))
     for name in (x, y):
         column = [c.get(name) for c in configs]
