@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from factories import V1_STORE, execution_settings, make_failure, make_result
+from servers import wait_until
 
 import research_lib.store.db as db_module
 import research_lib.store.pending as pending_module
@@ -528,6 +529,23 @@ _SAVE_FAILURE = (
 )
 
 
+_READERS_WAITING = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+    "try:\n"
+    "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 1)\n"
+    "except OSError:\n"
+    "    print('held')\n"
+)
+
+
+def _readers_waiting(store: Path) -> bool:
+    """Whether some process holds the readers' byte of ``store``'s turn lock (see db.py)."""
+    lock = store.with_name(store.name + ".lock")
+    args = [sys.executable, "-c", _READERS_WAITING, str(lock)]
+    return subprocess.run(args, capture_output=True, text=True).stdout.strip() == "held"
+
+
 def test_a_waiting_reader_goes_before_queued_writers(tmp_path: Path) -> None:
     """A reader that asked while a write was under way reads as soon as that write ends,
     before a writer that was queued behind it (readers wait for one write, not a queue)."""
@@ -549,7 +567,8 @@ def test_a_waiting_reader_goes_before_queued_writers(tmp_path: Path) -> None:
     seen: list[set[str]] = []
     reader = threading.Thread(target=lambda: seen.append(set(ResultsStore(path).list()["id"])))
     reader.start()
-    time.sleep(0.5)  # let the writer and the reader queue up behind the holder
+    wait_until(lambda: _readers_waiting(path), timeout=60, what="the reader to queue up")
+    time.sleep(0.2)  # and the queued writer (a late writer would only wait for the reader)
     go.touch()
     reader.join(timeout=60)
     assert holder.wait(timeout=60) == 0 and queued.wait(timeout=60) == 0

@@ -87,8 +87,8 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if "meta" not in tables:
         return 0
-    found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(found[0]) if found else 0
+    found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    return int(found[0][0]) if found else 0  # fetchall: fetchone leaves the result open
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:

@@ -330,15 +330,21 @@ class ResultsStore:
         if not self.path.exists():
             yield None
             return
-        if not self._read_checked:
-            if pending.pending_files(self.path) or self._stored_version() != SCHEMA_VERSION:
-                try:
-                    with self._writer():
-                        pass
-                except WRITE_ERRORS:
-                    if self._stored_version() != SCHEMA_VERSION:
-                        raise
-            self._read_checked = True
+        # one turn for the check and the read, so a queued writer cannot slip in between
+        with db.connect(self.path, write=False, lock_timeout=self.lock_timeout) as con:
+            if self._read_checked or (
+                not pending.pending_files(self.path) and schema_version(con) == SCHEMA_VERSION
+            ):
+                self._read_checked = True
+                yield con
+                return
+        try:
+            with self._writer():
+                pass
+        except WRITE_ERRORS:
+            if self._stored_version() != SCHEMA_VERSION:
+                raise
+        self._read_checked = True
         with db.connect(self.path, write=False, lock_timeout=self.lock_timeout) as con:
             yield con
 
