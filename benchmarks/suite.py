@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli, data, engine, store_latency, sweeps
+from benchmarks import cli, data, engine, store_latency, sweeps, vector
 from benchmarks.machine import load_average, machine_info
 from benchmarks.report import targets
 
 BENCHMARKS = (
     "engine", "import", "query", "sweep", "startup", "list", "readback", "store_latency",
+    "vector",
 )  # fmt: skip
 
 
@@ -39,6 +40,12 @@ class Settings:
     readback_repeats: int = 5
     latency_writers: int = 16  # processes saving runs while one lists them
     latency_seconds: float = 20.0
+    vector_grid_bars: int = 100_000  # the 16-point SMA grid against numpy, vectorbt, bt.py
+    vector_bars: int = 1_000_000  # one vectorized backtest
+    vector_screen_bars: int = 1_000_000
+    vector_screen_points: int = 1_000  # the three strategies, a third each
+    vector_repeats: int = 5  # samples of each measurement (medians)
+    vector_peer_repeats: int = 1  # backtesting.py's grid (a Python loop per bar: ~10 s)
 
     @classmethod
     def quick(cls) -> Settings:
@@ -58,6 +65,11 @@ class Settings:
             readback_repeats=3,
             latency_writers=4,
             latency_seconds=5.0,
+            vector_grid_bars=5_000,
+            vector_bars=20_000,
+            vector_screen_bars=20_000,
+            vector_screen_points=30,
+            vector_repeats=2,
         )
 
 
@@ -99,6 +111,15 @@ def run_suite(
         "store_latency": lambda: store_latency.bench_store_latency(
             workdir / "latency", settings.latency_writers, settings.latency_seconds
         ),
+        "vector": lambda: vector.bench_vector(
+            settings.vector_grid_bars,
+            settings.vector_bars,
+            settings.vector_screen_bars,
+            settings.vector_screen_points,
+            repeats=settings.vector_repeats,
+            peer_repeats=settings.vector_peer_repeats,
+            log=log,
+        ),
     }
     for name in BENCHMARKS:
         if name not in only:
@@ -122,4 +143,6 @@ def correctness_ok(results: dict[str, Any]) -> bool:
             checks.append(results[name]["same_rows"])
     if "sweep" in results:
         checks.append(results["sweep"]["same_trades"] and results["sweep"]["all_completed"])
+    if "vector" in results:
+        checks.append(results["vector"]["grid"]["same_as_floor"])
     return all(checks)

@@ -30,7 +30,13 @@ from research_lib.settings import results_path
 from research_lib.store import NotSavedWarning, ResultsStore, StoreUnavailableError
 from research_lib.store.migrations import MIGRATIONS, schema_version
 from research_lib.store.records import bundle_of, config_hash
-from research_lib.store.schema import RUN_COLUMNS, RUN_COLUMNS_V1, RUN_COLUMNS_V3, SCHEMA_VERSION
+from research_lib.store.schema import (
+    RUN_COLUMNS,
+    RUN_COLUMNS_V1,
+    RUN_COLUMNS_V3,
+    RUN_COLUMNS_V4,
+    SCHEMA_VERSION,
+)
 from research_lib.store.store import default_path
 from research_lib.workflows.export import export_run
 from research_lib.workflows.reproduce import rerun_arguments
@@ -933,9 +939,9 @@ def test_sweeps_lists_each_sweep_with_its_configs(store: ResultsStore) -> None:
 
 def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:
     assert [version for version, _ in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert list(RUN_COLUMNS)[: len(RUN_COLUMNS_V1)] == list(RUN_COLUMNS_V1)
-    assert list(RUN_COLUMNS)[len(RUN_COLUMNS_V1) :] == [  # added by steps 2 and 3, in order
+    assert list(RUN_COLUMNS)[len(RUN_COLUMNS_V1) :] == [  # added by steps 2 to 4, in order
         "bar_spec",
         "volatility",
         "max_drawdown_days",
@@ -945,6 +951,9 @@ def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:
         "benchmark_return",
         "periods_per_year",
         "performance",
+        "engine",
+        "twin_id",
+        "agreement",
     ]
     assert RUN_COLUMNS_V3 == {
         "volatility": "DOUBLE",
@@ -984,19 +993,20 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
 
     assert sorted(listed["status"]) == ["completed", "failed"]
     with duckdb.connect(str(path), read_only=True) as con:
-        assert schema_version(con) == SCHEMA_VERSION == 3
+        assert schema_version(con) == SCHEMA_VERSION == 4
         columns = [r[0] for r in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
         ).fetchall()]  # fmt: skip
-        new_columns = ", ".join(["bar_spec", *RUN_COLUMNS_V3])
+        new_columns = ", ".join(["bar_spec", *RUN_COLUMNS_V3, *RUN_COLUMNS_V4])
         upgraded = con.execute(
             f"SELECT status, {new_columns} FROM runs ORDER BY status"
         ).fetchall()  # fmt: skip
     assert columns == list(RUN_COLUMNS)
-    # bar_spec filled in from bar_type for the completed run; every v3 column NULL
+    # bar_spec filled in from bar_type for the completed run; every v3 column NULL; both
+    # runs were computed by Nautilus, and confirm no screened point
     assert upgraded == [
-        ("completed", "1-MINUTE-LAST", *[None] * len(RUN_COLUMNS_V3)),
-        ("failed", None, *[None] * len(RUN_COLUMNS_V3)),
+        ("completed", "1-MINUTE-LAST", *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None),
+        ("failed", None, *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None),
     ]
     [completed_id] = listed.loc[listed["status"] == "completed", "id"]
     [failed_id] = listed.loc[listed["status"] == "failed", "id"]

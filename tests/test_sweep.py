@@ -14,12 +14,9 @@ from research_lib.engine.market import load_market_data
 from research_lib.engine.run_config import RunConfig, load_run_config
 from research_lib.errors import ConfigError, UnknownStrategyError
 from research_lib.store import ResultsStore, db
+from research_lib.workflows.points import PointTask, Saver, lost_point, run_point
 from research_lib.workflows.sweep import (
     SweepResult,
-    _lost_point,
-    _run_point,
-    _Saver,
-    _Task,
     as_run_config,
     expand_grid,
     latest_sweep_id,
@@ -274,10 +271,10 @@ def test_a_point_no_worker_could_finish_is_recorded_as_failed(tmp_path):
         "sweep_id": "s-dead", "source": "sweep", "data": "mock",
         "seed": 7, "start": "2024-01-02", "end": "2024-01-03",
     }  # fmt: skip
-    task = _Task(3, {"fast_period": 5}, "runner", as_run_config("sma"), options)
-    outcome = _lost_point(task, "worker process died twice running it")
+    task = PointTask(3, {"fast_period": 5}, "runner", as_run_config("sma"), options)
+    outcome = lost_point(task, "worker process died twice running it")
     assert (outcome.index, outcome.error) == (3, "worker process died twice running it")
-    saver = _Saver(store)
+    saver = Saver(store)
     saver(task, outcome)
     assert saver.saved == [str(store.path)] and saver.kept == []
     stored = ResultsStore(store.path).get(outcome.bundles[0].id)
@@ -306,10 +303,10 @@ def test_bars_sent_to_a_worker_give_the_run_a_direct_run_gives(tmp_path, params)
         "end": "2024-02-09", "seed": 42, "source": "sweep", "sweep_id": "s", "tags": ["t"],
         "bar_spec": None,
     }  # fmt: skip
-    task = _Task(0, params, "runner", as_run_config("sma"), options)
+    task = PointTask(0, params, "runner", as_run_config("sma"), options)
     market = load_market_data("catalog", "AAPL", "2024-01-02", "2024-02-09", catalog.root)
     assert market.warnings  # the range asked for ends after the data: a warning to keep
-    direct, sent = _run_point(task, None), _run_point(task, market)
+    direct, sent = run_point(task, None), run_point(task, market)
     assert (direct.error is None) == (sent.error is None) == ("fast_period" in params)
     assert len(direct.bundles) == len(sent.bundles) == 1
     want, got = _comparable(direct.bundles[0]), _comparable(sent.bundles[0])

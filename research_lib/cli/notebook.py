@@ -24,6 +24,7 @@ from research_lib.cli.backtest import (
     seed_option,
     tag_option,
 )
+from research_lib.cli.screening import print_screened
 from research_lib.cli.tables import (
     Column,
     format_option,
@@ -185,6 +186,18 @@ def notebook_run(
     help="papermill: execute notebooks/03_parameterised_backtest.ipynb per point.",
 )
 @click.option("--sort", default="sharpe", show_default=True, help="Metric to rank by.")
+@click.option(
+    "--screen",
+    is_flag=True,
+    help="Screen every point on the vector engine (thousands of points in seconds), "
+    "then confirm the best --confirm points in Nautilus and check that they agree.",
+)
+@click.option(
+    "--confirm",
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="With --screen: the best K points (by --sort) rerun in Nautilus [default: 10].",
+)
 @execution_options
 @seed_option
 @tag_option
@@ -205,6 +218,8 @@ def sweep_command(
     workers_read_bars: bool,
     via: str,
     sort: str,
+    screen: bool,
+    confirm: int | None,
     seed: int,
     tags: tuple[str, ...],
     no_progress: bool,
@@ -223,10 +238,24 @@ def sweep_command(
     Invalid points (fast_period >= slow_period) are listed and skipped. The points run on
     Dask: a local cluster of --workers processes, or the cluster at --scheduler; every run
     comes back to this process, which saves it. Ctrl-C keeps the runs finished so far.
+
+    \b
+    Screening (--screen): a large grid in seconds, with Nautilus as the judge:
+      research-lib sweep sma_crossover --data mock --grid fast_period=2:40 \\
+          --grid slow_period=10:200:5 --screen --confirm 10
+    Every point runs on the vector engine (the built-in strategies' rules, costs and fills,
+    stored as runs with engine 'vector'); the best 10 by --sort then run in Nautilus, and
+    each must agree trade for trade (P&L to 1e-9). A disagreement is printed, stored with
+    the run, and exits 1. A strategy without a vectorized rule is swept event-driven.
     """
     from research_lib.workflows.executor import cpu_count, local_workers, scheduler_address
+    from research_lib.workflows.screen import screen as screen_grid
     from research_lib.workflows.sweep import parse_grid, plan_sweep, rank_column, sweep
 
+    if confirm is not None and not screen:
+        raise click.UsageError("--confirm goes with --screen")
+    if screen and via != "runner":
+        raise click.UsageError("--screen runs on the vector engine and Nautilus, not papermill")
     parsed = parse_grid(grid)
     sizing = run_flags.pop("sizing")
     if sizing is not None:
@@ -236,16 +265,21 @@ def sweep_command(
     # With --format csv/json stdout is the ranking alone: the messages go to stderr.
     out = result_out if fmt == "table" else _stderr_console()
     plan = plan_sweep(config, parsed)
-    for point, reason in plan.skipped:
+    for point, reason in plan.skipped[: 3 if len(plan.skipped) > 5 else 5]:
         out.print(f"[yellow]skipped[/yellow] {_label(point)}: {reason}", soft_wrap=False)
+    if len(plan.skipped) > 5:
+        out.print(f"[yellow]skipped[/yellow] {len(plan.skipped) - 3} more invalid points")
     address = scheduler_address(scheduler, getattr(plan.run_config.backtest, "scheduler", None))
     workers, warning = local_workers(workers or min(cpu_count(), len(plan.points)))
     if warning and not address:
         out.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=False)
     where = f"on {address}" if address else f"{workers} worker{'s' if workers > 1 else ''}"
-    out.print(f"{len(plan.points)} of {plan.size} points to run ({where}, via {via})")
+    if screen:
+        out.print(f"{len(plan.points)} of {plan.size} points to screen ({where})")
+    else:
+        out.print(f"{len(plan.points)} of {plan.size} points to run ({where}, via {via})")
     try:
-        done = sweep(
+        done = (screen_grid if screen else sweep)(
             plan.run_config,
             parsed,
             symbol=symbol,
@@ -260,7 +294,6 @@ def sweep_command(
             else worker_lifetime,
             worker_memory=worker_memory,
             status=lambda text: out.print(text, soft_wrap=False),
-            via=via,
             data=data,
             catalog=options().catalog,
             results=options().results,
@@ -268,9 +301,17 @@ def sweep_command(
             seed=seed,
             tags=tags,
             execution=run_flags,
+            **(
+                {"confirm": 10 if confirm is None else confirm, "by": sort}
+                if screen
+                else {"via": via}
+            ),
         )
     except KeyboardInterrupt:  # the sweep has said what was kept; no "Aborted!"
         raise SystemExit(130) from None
+    if done.screened:
+        print_screened(result_out, out, done, sort, fmt)
+        return
     ranked = done.ranked(sort, descending=True)
     _print_ranking(result_out, ranked, list(done.grid), done.sweep_id, sort, fmt)
     for point, error in done.failed:

@@ -66,6 +66,7 @@ class VectorRun:
     metrics: dict[str, float | None]
     trades: pd.DataFrame | None = None
     equity: pd.Series | None = None
+    performance: dict[str, Any] | None = None  # Performance.to_dict(): notes, annualisation
 
 
 def _window_sums(values: np.ndarray, n: int) -> np.ndarray:
@@ -390,5 +391,6 @@ def _outcome(point, market, data, equity, ints, floats, balance, known, keep_tra
         **perf.values,
     }
     return VectorRun(
-        dict(point), metrics, trades if keep_trades else None, curve if keep_equity else None
-    )
+        dict(point), metrics, trades if keep_trades else None, curve if keep_equity else None,
+        perf.to_dict(),
+    )  # fmt: skip

@@ -66,7 +66,10 @@ class RunRecord:
     from its mark-to-market equity and trades (:meth:`research_lib.model.performance.
     Performance.to_dict`: values, n/a reasons, annualisation); ``stats`` Nautilus's
     portfolio-analyzer statistics, kept for reference only (they rest on realized P&L).
-    ``created_at`` is None until the run is stored.
+    ``engine`` is what computed it: ``nautilus``, or ``vector`` for a point screened by
+    :mod:`research_lib.engine.vector`; a Nautilus run confirming a screened point names it
+    in ``twin_id`` and says in ``agreement`` whether their trades and P&L agree
+    (``{"agrees": bool, "detail": str}``). ``created_at`` is None until the run is stored.
     """
 
     id: str
@@ -100,6 +103,9 @@ class RunRecord:
     duration_seconds: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    engine: str = "nautilus"
+    twin_id: str | None = None
+    agreement: dict[str, Any] | None = None
     created_at: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:

@@ -7,7 +7,9 @@ next, never in between. A file at a version newer than this code's is refused.
 1. create the tables (or, for a file from before the ``meta`` table, add what it lacks);
 2. add ``runs.bar_spec`` and fill it in from ``bar_type`` for the runs already stored;
 3. add the mark-to-market metric columns and ``performance`` (NULL for older runs, whose
-   headline columns keep the analyzer's realized-P&L figures they were stored with).
+   headline columns keep the analyzer's realized-P&L figures they were stored with);
+4. add ``engine`` (filled in as ``'nautilus'`` for the runs already stored), ``twin_id``
+   and ``agreement`` (a screened point and the Nautilus run that confirmed it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from research_lib.store.schema import (
     EQUITY_SCHEMA,
     RUN_COLUMNS_V1,
     RUN_COLUMNS_V3,
+    RUN_COLUMNS_V4,
     SCHEMA_VERSION,
     TRADES_SCHEMA,
     columns_of,
@@ -74,10 +77,20 @@ def _add_performance(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"ALTER TABLE runs ADD COLUMN {quote(column)} {kind}")
 
 
+def _add_engine(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 4: ``engine`` (``'nautilus'`` for every run so far), ``twin_id``, ``agreement``."""
+    have = _columns(con, "runs")
+    for column, kind in RUN_COLUMNS_V4.items():
+        if column not in have:
+            con.execute(f"ALTER TABLE runs ADD COLUMN {quote(column)} {kind}")
+    con.execute("UPDATE runs SET engine = 'nautilus' WHERE engine IS NULL")
+
+
 MIGRATIONS: list[tuple[int, Step]] = [
     (1, _create_tables),
     (2, _add_bar_spec),
     (3, _add_performance),
+    (4, _add_engine),
 ]
 assert [v for v, _ in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1)), "one step a version"
 

@@ -85,6 +85,19 @@ def bundle_of(result: BacktestResult) -> Bundle:
     return Bundle(row, trades_table(record.id, result.trades), equity_table(record.id, equity))
 
 
+def summary_bundle(
+    record: RunRecord, trades: pd.DataFrame | None = None, equity: pd.Series | None = None
+) -> Bundle:
+    """The bundle of a completed run stored by its record (a screened point): its trades and
+    equity curve only when given (``trade_count`` is the record's either way)."""
+    row = _row(record, created_at=_now())
+    row.update(
+        trade_count=int(record.trade_count), equity_length=0 if equity is None else len(equity)
+    )
+    equity = None if equity is None else downsample_equity(equity)
+    return Bundle(row, trades_table(record.id, trades), equity_table(record.id, equity))
+
+
 def failure_bundle(record: RunRecord) -> Bundle:
     """The bundle of a failed run: its row, no trades, no equity.
 
@@ -140,6 +153,9 @@ def _row(record: RunRecord, created_at: str) -> dict[str, Any]:
         "nautilus_trader_version": version_of(record.versions, "nautilus_trader"),
         "versions": json.dumps(json_safe(record.versions)),
         "warnings": json.dumps(list(record.warnings)),
+        "engine": record.engine,
+        "twin_id": record.twin_id,
+        "agreement": None if record.agreement is None else json.dumps(json_safe(record.agreement)),
     }
     assert set(row) <= set(RUN_COLUMNS), set(row) - set(RUN_COLUMNS)
     return row
@@ -248,6 +264,9 @@ def record_of(row: Mapping[str, Any]) -> RunRecord:
         duration_seconds=row.get("duration_seconds"),
         versions=row.get("versions") or {},
         warnings=tuple(row.get("warnings") or ()),
+        engine=row.get("engine") or "nautilus",
+        twin_id=row.get("twin_id"),
+        agreement=row.get("agreement"),
         created_at=row.get("created_at"),
     )
 

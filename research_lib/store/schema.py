@@ -7,7 +7,9 @@ Four tables::
                    count, the performance metrics as DOUBLE columns and as JSON with
                    their n/a reasons and annualisation (``performance``), the Nautilus
                    analyzer's statistics for reference (``stats``), and the reproducibility
-                   record (settings, data fingerprint, versions)
+                   record (settings, data fingerprint, versions); ``engine`` says what
+                   computed it (``vector`` for a screened point), ``twin_id`` and
+                   ``agreement`` link a Nautilus run to the screened point it confirmed
     trades         one row per closed position (run_id, trade_no, TRADE_COLUMNS)
     equity_curves  run_id, timestamp, equity: the curve, downsampled to at most
                    MAX_EQUITY_POINTS points (:func:`research_lib.model.series.downsample_equity`)
@@ -32,6 +34,7 @@ __all__ = [
     "MAX_EQUITY_POINTS",
     "METRICS",
     "RUN_COLUMNS",
+    "RUN_COLUMNS_V4",
     "SCHEMA_VERSION",
     "SORTABLE",
     "SORT_ALIASES",
@@ -40,7 +43,7 @@ __all__ = [
     "quote",
 ]
 
-SCHEMA_VERSION = 3  # 0: a file from before the meta table existed
+SCHEMA_VERSION = 4  # 0: a file from before the meta table existed
 METRICS = HEADLINE_NAMES  # as DOUBLE columns since version 1
 DETAIL_METRICS = tuple(m.name for m in DETAIL)  # as DOUBLE columns since version 3
 
@@ -91,8 +94,15 @@ RUN_COLUMNS_V3: dict[str, str] = {
     "periods_per_year": "DOUBLE",
     "performance": "JSON",
 }
-RUN_COLUMNS: dict[str, str] = {**RUN_COLUMNS_V1, "bar_spec": "VARCHAR", **RUN_COLUMNS_V3}
-JSON_COLUMNS = ("config", "stats", "settings", "versions", "warnings", "performance")
+# Version 4: which engine computed the run ('nautilus', or 'vector' for a screened point),
+# and for a Nautilus run that confirmed a screened point: its twin and whether they agree.
+RUN_COLUMNS_V4: dict[str, str] = {"engine": "VARCHAR", "twin_id": "VARCHAR", "agreement": "JSON"}
+RUN_COLUMNS: dict[str, str] = {
+    **RUN_COLUMNS_V1, "bar_spec": "VARCHAR", **RUN_COLUMNS_V3, **RUN_COLUMNS_V4,
+}  # fmt: skip
+JSON_COLUMNS = (
+    "config", "stats", "settings", "versions", "warnings", "performance", "agreement",
+)  # fmt: skip
 TIMESTAMP_COLUMNS = ("created_at", "start", "end")
 
 TRADES_SCHEMA = pa.schema(
@@ -123,7 +133,7 @@ LIST_COLUMNS = (
     "id", "created_at", "status", "source", "strategy", "symbol", "start", "end", "trade_count",
     "total_return", *METRICS, *DETAIL_METRICS, "periods_per_year", "initial_capital",
     "final_capital", "duration_seconds",
-    "sweep_id", "tags", "config", "config_hash", "error",
+    "sweep_id", "tags", "config", "config_hash", "error", "engine", "twin_id",
 )  # fmt: skip
 SORTABLE = (
     "created_at", "total_return", *METRICS, *DETAIL_METRICS, "trade_count", "final_capital",

@@ -46,8 +46,9 @@ from research_lib.model.bars import to_utc
 from research_lib.model.metrics import COMPARE_METRICS
 from research_lib.model.run import STATUSES, TRADE_COLUMNS, BacktestResult, RunRecord, StoredRun
 from research_lib.settings import results_path
-from research_lib.store import db, pending, schema
+from research_lib.store import db, lookup, pending, schema
 from research_lib.store.db import LOCK_TIMEOUT, StoreUnavailableError
+from research_lib.store.lookup import HINT
 from research_lib.store.migrations import migrate, schema_version
 from research_lib.store.pending import NotSavedWarning
 from research_lib.store.records import (
@@ -64,7 +65,7 @@ from research_lib.store.schema import quote as _q
 
 __all__ = ["Comparison", "NotSavedWarning", "ResultsStore", "StoreUnavailableError"]
 
-HINT = "(research-lib backtest list-results)"
+_SWEEP = object()  # where the resolved sweep id goes in list()'s query parameters
 WRITE_ERRORS = (duckdb.Error, OSError, StoreUnavailableError)
 _RUN_TABLES = (
     "FROM trades WHERE run_id = ? ORDER BY trade_no",
@@ -134,6 +135,19 @@ class ResultsStore:
         like :meth:`save_or_keep`; returns where it went."""
         return self._save_or_keep(bundle)
 
+    def save_bundles_or_keep(self, bundles: Sequence[Bundle]) -> list[str]:
+        """Store many runs in one transaction (a screened grid: thousands of rows in well
+        under a second), or keep each in a pending file when the store cannot be written;
+        returns where each went. Runs already stored are left as they are."""
+        try:
+            with self._writer() as con, db.transaction(con):
+                for bundle in bundles:
+                    if not _exists(con, bundle.id):
+                        _insert_tables(con, bundle)
+        except WRITE_ERRORS as exc:
+            return [pending.keep(self.path, bundle, exc) for bundle in bundles]
+        return [str(self.path)] * len(bundles)
+
     def bundles(self) -> list[Bundle]:
         """Every stored run as a :class:`Bundle`, oldest first (to save in another store)."""
         with self._reader() as con:
@@ -144,7 +158,7 @@ class ResultsStore:
     def delete(self, run_ids: Iterable[str]) -> int:
         """Delete runs (ids or unique prefixes) with their trades and equity; returns the count."""
         with self._writer() as con:
-            ids = _unique([_resolve(con, self.path, rid) for rid in run_ids])
+            ids = _unique([lookup.resolve(con, self.path, rid) for rid in run_ids])
             with db.transaction(con):
                 for table in ("trades", "equity_curves"):
                     con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
@@ -156,12 +170,12 @@ class ResultsStore:
     def resolve(self, run_id: str) -> str:
         """The full id of the run whose id is or starts with ``run_id``."""
         with self._reader() as con:
-            return _resolve(con, self.path, run_id)
+            return lookup.resolve(con, self.path, run_id)
 
     def get(self, run_id: str) -> StoredRun:
         """One run by id or unique id prefix."""
         with self._reader() as con:
-            full = _resolve(con, self.path, run_id)
+            full = lookup.resolve(con, self.path, run_id)
             row = db.query(con, "SELECT * FROM runs WHERE id = ?", [full]).to_pylist()[0]
             cols = ", ".join(_q(c) for c in TRADE_COLUMNS)
             trades = db.query(
@@ -242,7 +256,7 @@ class ResultsStore:
             if con is None:
                 return pd.DataFrame(columns=columns)
             if sweep_id:
-                params[params.index(_SWEEP)] = _resolve_sweep(con, self.path, sweep_id)
+                params[params.index(_SWEEP)] = lookup.resolve_sweep(con, self.path, sweep_id)
             return db.query(con, sql, params).to_pandas()
 
     def sweeps(self) -> pd.DataFrame:
@@ -267,7 +281,7 @@ class ResultsStore:
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metrics side by side and the differing configuration values of several runs."""
         with self._reader() as con:
-            ids = _unique([_resolve(con, self.path, rid) for rid in run_ids])
+            ids = _unique([lookup.resolve(con, self.path, rid) for rid in run_ids])
             if not ids:
                 raise ResultsError("compare needs at least one run id " + HINT)
             rows = db.query(con, "SELECT * FROM runs WHERE list_contains(?, id)", [ids]).to_pylist()
@@ -295,7 +309,7 @@ class ResultsStore:
     def equity(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """Stored equity curves on one time index (union, forward-filled); a column per run."""
         with self._reader() as con:
-            ids = _unique([_resolve(con, self.path, rid) for rid in run_ids])
+            ids = _unique([lookup.resolve(con, self.path, rid) for rid in run_ids])
             frame = db.query(
                 con,
                 "SELECT run_id, timestamp, equity FROM equity_curves "
@@ -397,60 +411,19 @@ def _failed(record: RunRecord) -> RunRecord:
 def _insert(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
     """One transaction: the runs row, then trades and equity (bulk, from Arrow)."""
     with db.transaction(con):
-        db.insert_row(con, "runs", bundle.row)
+        _insert_tables(con, bundle)
+
+
+def _insert_tables(con: duckdb.DuckDBPyConnection, bundle: Bundle) -> None:
+    db.insert_row(con, "runs", bundle.row)
+    if bundle.trades.num_rows:
         db.insert_arrow(con, "trades", bundle.trades)
+    if bundle.equity.num_rows:
         db.insert_arrow(con, "equity_curves", bundle.equity)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     return con.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is not None
-
-
-def _resolve(con: duckdb.DuckDBPyConnection | None, path: Path, run_id: str) -> str:
-    prefix = str(run_id).strip().lower()
-    if not prefix:
-        raise ResultsError(f"empty run id {HINT}")
-    matches = []
-    if con is not None:
-        matches = [
-            r[0]
-            for r in con.execute(
-                "SELECT id FROM runs WHERE starts_with(id, ?) ORDER BY id LIMIT 6", [prefix]
-            ).fetchall()
-        ]
-    if not matches:
-        raise ResultsError(f"no run '{run_id}' in {path}; {HINT} shows the stored runs")
-    if len(matches) > 1 and prefix not in matches:
-        raise _ambiguous("run", run_id, matches)
-    return prefix if prefix in matches else matches[0]
-
-
-def _ambiguous(what: str, given: str, matches: Sequence[str]) -> ResultsError:
-    width = max(8, len(given.strip()) + 4)
-    shown = ", ".join(m[:width] + "…" for m in matches[:5]) + (", …" if len(matches) > 5 else "")
-    return ResultsError(
-        f"{what} id prefix '{given}' is ambiguous: matches {shown}; give more characters"
-    )
-
-
-_SWEEP = object()  # where the resolved sweep id goes in list()'s query parameters
-
-
-def _resolve_sweep(con: duckdb.DuckDBPyConnection, path: Path, sweep_id: str) -> str:
-    """The full id of the sweep whose id is or starts with ``sweep_id``."""
-    prefix = str(sweep_id).strip().lower()
-    sql = "SELECT DISTINCT sweep_id FROM runs WHERE starts_with(lower(sweep_id), ?) ORDER BY 1"
-    matches = [r[0] for r in con.execute(sql + " LIMIT 6", [prefix]).fetchall()]
-    exact = [m for m in matches if m.lower() == prefix]
-    if exact:
-        return exact[0]
-    if not matches:
-        raise ResultsError(
-            f"no sweep '{sweep_id}' in {path}; research-lib sweep prints the ids of its sweeps"
-        )
-    if len(matches) > 1:
-        raise _ambiguous("sweep", sweep_id, matches)
-    return matches[0]
 
 
 def _sort_column(order_by: str) -> str:

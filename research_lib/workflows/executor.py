@@ -228,6 +228,7 @@ def run_tasks(
     lifetime: str | None = None,
     memory_limit: str | float | None = None,
     status: Callable[[str], None] = lambda text: None,
+    cluster: Cluster | None = None,
 ) -> list[Any]:
     """Every task's result, in the order they finished.
 
@@ -237,7 +238,8 @@ def run_tasks(
     arrives. A task that cannot finish (its worker died twice, or ``fn`` raised) goes to
     ``on_lost(task, reason)``, whose return value is its result (without ``on_lost`` the
     error is raised). ``workers`` defaults to :func:`cpu_count`; ``status`` gets one-line
-    notices (the dashboard link).
+    notices (the dashboard link). ``cluster``: one already open (:func:`connect`), for work
+    in several rounds; ``workers``, ``scheduler`` and the worker limits are then unused.
     """
     from tqdm.auto import tqdm
 
@@ -256,6 +258,10 @@ def run_tasks(
     threads = 1
     running = lambda: min(threads, len(tasks) - len(done))  # noqa: E731
     with bar:
+        if cluster is not None:
+            threads = cluster.threads
+            _run_on(cluster.client, fn, tasks, shared, preload, on_lost, finish)
+            return done
         if workers == 1 and scheduler is None:
             for task in tasks:
                 try:

@@ -12,30 +12,22 @@ runs (record, trades, equity); this process saves them as they arrive, with the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from research_lib.engine.market import MarketData, load_market_data
-from research_lib.engine.run_config import RunConfig
 from research_lib.engine.runner import settings_from
 from research_lib.errors import ConfigError, did_you_mean
-from research_lib.files import write_atomic
 from research_lib.model.dates import when_text
 from research_lib.model.defaults import DEFAULT_SEED
 from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
-from research_lib.model.run import BacktestResult, RunRecord
 from research_lib.settings import catalog_root, notebooks_dir
-from research_lib.store import NotSavedWarning, ResultsStore
-from research_lib.store.records import Bundle, bundle_of, failure_bundle
+from research_lib.store import ResultsStore
 from research_lib.store.schema import LIST_COLUMNS
 from research_lib.workflows.grid import (
     WIRING,
@@ -46,8 +38,16 @@ from research_lib.workflows.grid import (
     parse_grid,
     plan_sweep,
 )
-from research_lib.workflows.notebooks import PARAMETERISED, notebook_path, run_notebook
-from research_lib.workflows.record import run_backtest, store_of
+from research_lib.workflows.notebooks import PARAMETERISED, notebook_path
+from research_lib.workflows.points import (
+    WORKER_PRELOAD,
+    PointTask,
+    Saver,
+    bars_of,
+    lost_point,
+    run_point,
+)
+from research_lib.workflows.record import store_of
 
 __all__ = [
     "SweepPlan",
@@ -65,8 +65,6 @@ __all__ = [
 ]
 
 VIAS = ("runner", "papermill")
-# Imported once by each worker as it joins, not by each task: Nautilus and the runner.
-WORKER_PRELOAD = ("research_lib.engine.runner", "research_lib.workflows.record")
 # A local worker is restarted after this long (Nautilus grows memory per engine, #3721).
 LIFETIME = "30 minutes"
 
@@ -93,11 +91,40 @@ class SweepResult:
     duration_seconds: float = 0.0
     finished: int | None = None
     kept: list[str] = field(default_factory=list)
+    screen_seconds: float | None = None  # a screened sweep: time on the vector engine
+    confirm_seconds: float | None = None  # and confirming its best points in Nautilus
+    note: str | None = None  # why a sweep asked to screen ran event-driven
+
+    @property
+    def screened(self) -> bool:
+        """Whether the grid was screened on the vector engine (its points are vector runs)."""
+        return "engine" in self.runs and bool((self.runs["engine"] == "vector").any())
 
     @property
     def completed(self) -> pd.DataFrame:
-        """The runs that completed."""
-        return self.runs[self.runs["status"] == "completed"].reset_index(drop=True)
+        """The runs that completed: of a screened sweep, its screened points."""
+        done = self.runs[self.runs["status"] == "completed"]
+        if self.screened:
+            done = done[done["engine"] == "vector"]
+        return done.reset_index(drop=True)
+
+    @property
+    def confirmations(self) -> pd.DataFrame:
+        """A screened sweep's Nautilus runs of its best points, one row each: the grid
+        values, ``id`` (the Nautilus run), ``twin_id`` (the screened run), ``agrees`` and
+        ``detail`` (the first difference, or that they agree), the metrics of both engines
+        (``sharpe`` and ``vector_sharpe``...) and ``status``/``error``."""
+        columns = ["id", "twin_id", "status", "agrees", "detail", "error", *self.grid]
+        if not self.screened or "twin_id" not in self.runs:
+            return pd.DataFrame(columns=columns)
+        confirming = self.runs[self.runs["twin_id"].notna()].copy()
+        found = [_config(text) for text in confirming.get("agreement", [None] * len(confirming))]
+        confirming["agrees"] = [f.get("agrees") if f else None for f in found]
+        confirming["detail"] = [f.get("detail") if f else None for f in found]
+        metrics = [c for c in COMPARE_METRICS if c in self.runs]
+        twins = self.runs.set_index("id")[metrics].add_prefix("vector_")
+        joined = confirming.join(twins, on="twin_id")
+        return joined[[*columns, *metrics, *twins.columns]].reset_index(drop=True)
 
     @classmethod
     def load(cls, store: ResultsStore, sweep_id: str) -> SweepResult:
@@ -118,6 +145,10 @@ class SweepResult:
         )
         table = table.reset_index(drop=True)
         table.insert(0, "rank", range(1, len(table) + 1))
+        if self.screened:  # which points Nautilus confirmed, and whether it agrees
+            confirmations = self.confirmations.set_index("twin_id")
+            table["confirmed_by"] = table["id"].map(confirmations["id"])
+            table["agrees"] = table["id"].map(confirmations["agrees"])
         return table
 
 
@@ -147,7 +178,10 @@ def _sweep_frame(
     store: ResultsStore, sweep_id: str, params: Iterable[str] | None
 ) -> tuple[pd.DataFrame, list[str]]:
     """The sweep's runs (one query: the configs come with the listing) and its parameters."""
-    runs = store.list(sweep_id=sweep_id, order_by="created_at", descending=False, limit=None)
+    runs = store.list(
+        sweep_id=sweep_id, order_by="created_at", descending=False, limit=None,
+        extra_columns=("agreement",),
+    )  # fmt: skip
     configs = [_config(text) for text in runs["config"]]
     params = varying(configs) if params is None else list(params)
     values = pd.DataFrame([{k: c.get(k) for k in params} for c in configs], columns=params)
@@ -203,140 +237,6 @@ def _config(value: Any) -> dict[str, Any]:
     return (json.loads(value) if isinstance(value, str) else value) or {}
 
 
-# -- running (the workers' side, then the client's) ----------------------------------------
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One point to run, with everything a worker needs (picklable)."""
-
-    index: int
-    point: Point
-    via: str
-    run_config: RunConfig
-    options: dict[str, Any]
-    notebook: str | None = None  # papermill: the notebook, and where its output goes
-    output: str | None = None
-
-
-@dataclass
-class _Outcome:
-    """A point's runs (for the client to save), its error, its executed notebook."""
-
-    index: int
-    bundles: list[Bundle]
-    error: str | None = None
-    notebook: bytes | None = None
-
-
-class _Kept(ResultsStore):
-    """Keeps runs for the client; runs on bars sent along get their asked-for settings back."""
-
-    def __init__(self, market: MarketData | None, asked: dict[str, Any]) -> None:
-        super().__init__(os.devnull)
-        self.market, self.bundles = market, []
-        self.asked = {"data": asked.get("data"), "catalog": asked.get("catalog")}
-        self.bar_spec = asked.get("bar_spec")
-
-    def save_or_keep(self, result: BacktestResult) -> str:
-        if self.market is not None:
-            settings = {k: v for k, v in result.settings.items() if k != "instrument"}
-            result = result.replace(  # the instrument last, where a run on its own has it
-                settings={**settings, **self.asked, "instrument": result.settings["instrument"]},
-                data_source=self.market.source,
-                warnings=(*self.market.warnings, *result.warnings),
-            )
-        self.bundles.append(bundle_of(result))
-        return "client"
-
-    def save_failure_or_keep(self, record: RunRecord) -> str:
-        if self.market is not None:
-            settings = {k: v for k, v in record.settings.items() if k != "instrument"}
-            source = self.market.source if record.data_source == "dataframe" else None
-            settings = {**settings, **self.asked, "bar_spec": self.bar_spec}
-            record = replace(record, settings=settings, data_source=source or record.data_source)
-        self.bundles.append(failure_bundle(record))
-        return "client"
-
-
-def _run_point(task: _Task, market: MarketData | None) -> _Outcome:
-    """Run one point (on a worker, or here with one worker); nothing is written."""
-    if task.via == "papermill":
-        return _run_notebook_point(task)
-    arguments = task.run_config.arguments(params=task.point, **task.options)
-    asked = {k: arguments.get(k) for k in ("data", "catalog", "bar_spec")}
-    if market is not None:  # the bars sent once to this worker
-        arguments.pop("catalog", None)
-        arguments.update(data=market.bars, instrument=market.spec, bar_spec=market.bar_spec)
-    kept = _Kept(market, asked)
-    try:
-        run_backtest(**arguments, results=kept)
-    except Exception as exc:  # recorded failed by run_backtest, or here if it could not be
-        why = f"{type(exc).__name__}: {exc}"
-        return _Outcome(task.index, kept.bundles, why) if kept.bundles else _lost_point(task, why)
-    return _Outcome(task.index, kept.bundles)
-
-
-def _run_notebook_point(task: _Task) -> _Outcome:
-    """Execute the notebook of one point into a store of its own, returned with it."""
-    with tempfile.TemporaryDirectory(prefix="research-lib-") as folder:
-        results, output = Path(folder) / "results.duckdb", Path(folder) / "out.ipynb"
-        error = None
-        try:
-            run_notebook(
-                task.notebook, {**task.options, "results": str(results)}, output,
-                record_as=task.output,
-            )  # fmt: skip
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        notebook = output.read_bytes() if output.exists() else None
-        return _Outcome(task.index, ResultsStore(results).bundles(), error, notebook)
-
-
-def _lost_point(task: _Task, reason: str) -> _Outcome:
-    """A point no worker could finish, as a failed run (recorded by the client)."""
-    opts, config = task.options, task.run_config
-    record = RunRecord.failed(
-        reason, strategy=config.strategy_name, strategy_path=config.strategy_path,
-        config_path=config.config_path, config={**config.params, **task.point},
-        settings=settings_from(opts), source=opts.get("source", "sweep"),
-        tags=opts.get("tags", []), sweep_id=opts.get("sweep_id"), notebook_path=task.output,
-    )  # fmt: skip
-    return _Outcome(task.index, [failure_bundle(record)], reason)
-
-
-@dataclass
-class _Saver:
-    """The client's side: saves every run as it arrives (the only writer of the store)."""
-
-    store: ResultsStore
-    saved: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # pending files: the store was not writable
-
-    def __call__(self, task: _Task, outcome: _Outcome) -> None:
-        with warnings.catch_warnings(record=True):  # one summary instead of a warning per run
-            warnings.simplefilter("always", NotSavedWarning)
-            for bundle in outcome.bundles:
-                where = self.store.save_bundle_or_keep(bundle)
-                (self.saved if where == str(self.store.path) else self.kept).append(where)
-        if outcome.notebook is not None and task.output:
-            write_atomic(task.output, outcome.notebook)
-
-
-def _bars_of(tasks: list[_Task], ship: bool) -> MarketData | None:
-    """The bars every runner point uses, loaded once here to be sent to the workers."""
-    if not ship or not tasks or tasks[0].via != "runner":
-        return None
-    arguments = tasks[0].run_config.arguments(**tasks[0].options)
-    if not isinstance(arguments.get("data"), str):
-        return None  # a DataFrame is sent as it is
-    return load_market_data(
-        arguments["data"], arguments.get("symbol"), arguments.get("start"),
-        arguments.get("end"), arguments.get("catalog"), arguments.get("seed", DEFAULT_SEED),
-        bar_spec=arguments.get("bar_spec"),
-    )  # fmt: skip
-
-
 def sweep(
     config: Any,
     grid: dict[str, Any],
@@ -385,20 +285,20 @@ def sweep(
     plan = plan_sweep(config, grid)
     store = store_of(results)
     sweep_id = str(uuid.uuid4())
-    options = _options(plan, symbol, bar_spec, start, end, data, catalog, tags, seed)
+    options = run_options(plan, symbol, bar_spec, start, end, data, catalog, tags, seed)
     settings_from({**options, **execution})  # seed, balance...: one line before any point runs
     tasks = _tasks(plan, via, sweep_id, options, execution, output_dir)
     address = executor.scheduler_address(scheduler, plan.run_config.backtest.scheduler)
-    saver = _Saver(store)
+    saver = Saver(store)
     try:
         outcomes = executor.run_tasks(
-            _run_point,
+            run_point,
             tasks,
             workers=workers,
             scheduler=address,
-            shared=_bars_of(tasks, ship_bars),
+            shared=bars_of(tasks, ship_bars),
             on_result=saver,
-            on_lost=_lost_point,
+            on_lost=lost_point,
             failed=lambda outcome: outcome.error is not None,
             progress=progress,
             desc=f"sweep {sweep_id[:8]}",
@@ -436,7 +336,7 @@ def _saved_runs(store: ResultsStore, sweep_id: str, params: list[str], any_saved
     return pd.DataFrame(columns=[*LIST_COLUMNS[:at], *params, *LIST_COLUMNS[at:]])
 
 
-def _options(
+def run_options(
     plan: SweepPlan, symbol: Any, bar_spec: Any, start: Any, end: Any, data: Any,
     catalog: Any, tags: Iterable[str], seed: int,
 ) -> dict[str, Any]:  # fmt: skip
@@ -465,13 +365,13 @@ def _tasks(
     options: dict[str, Any],
     execution: dict[str, Any],
     output_dir: str | Path | None,
-) -> list[_Task]:
+) -> list[PointTask]:
     """One task per valid point."""
     run_config, backtest = plan.run_config, plan.run_config.backtest
     options["sweep_id"] = sweep_id
     if via == "runner":
         options.update(execution)
-        return [_Task(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
+        return [PointTask(i, p, via, run_config, options) for i, p in enumerate(plan.points)]
     data = options["data"]
     if not isinstance(data, str):
         raise ConfigError("via='papermill' needs data='mock' or 'catalog', not a DataFrame")
@@ -495,6 +395,6 @@ def _tasks(
         params = {**run_config.params, **point}
         output = folder / f"{Path(notebook).stem}-{sweep_id[:8]}-{i:03d}.ipynb"
         tasks.append(
-            _Task(i, point, via, run_config, {**base, "params": params}, notebook, str(output))
+            PointTask(i, point, via, run_config, {**base, "params": params}, notebook, str(output))
         )
     return tasks
