@@ -1,21 +1,24 @@
-"""The vector engine: the built-in strategies' documented rules over many parameter points
-at once, for screening a grid before Nautilus confirms the best points.
+"""The vector engine: a strategy's vectorized rule over many parameter points at once, for
+screening a grid before Nautilus confirms the best points.
 
-Signals are computed with numpy on whole arrays, exactly as the strategies define them: the
-moving averages and bands compared in integer ticks (so equal averages are equal), the RSI
-with Nautilus's averaging (alpha = 2 / (n + 1)) in floats as Nautilus computes it. The
-positions, fills, costs and sizing then run in one compiled loop per point
-(:mod:`research_lib.engine.vector_loop`), by the same rules as the event-driven engine.
+A strategy opts in with a ``vector_signals`` function in its module, next to its Nautilus
+class (:mod:`research_lib.strategies.signals` says what it returns); the three built-in
+strategies have one. Their signals are computed with numpy on whole arrays, exactly as the
+strategies define them: the moving averages and bands compared in integer ticks (so equal
+averages are equal), the RSI with Nautilus's averaging (alpha = 2 / (n + 1)) in floats as
+Nautilus computes it. The positions, fills, costs and sizing then run in one compiled loop
+per point (:mod:`research_lib.engine.vector_loop`), by the same rules as the event-driven
+engine.
 
 ``run_points(strategy, points, market)`` returns, per point, its headline metrics (by
 :func:`research_lib.model.performance.performance`, as every stored run), and its trades
-and equity curve when asked. A strategy takes part when it has a rule in :data:`RULES`;
-others are swept event-driven only.
+and equity curve when asked. :func:`rule_of` finds a strategy's rule; a strategy without
+one is swept event-driven only.
 """
 
 from __future__ import annotations
 
-import math
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,17 +27,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from research_lib.engine.market import MarketData
-from research_lib.engine.vector_loop import (
-    LONG,
-    MEAN_REVERSION,
-    NO_SIGNAL,
-    SHORT,
-    SIZING_CODES,
-    run_point,
-)
+from research_lib.engine.vector_loop import SIZING_CODES, run_point
 from research_lib.errors import ConfigError, ConfigProblems
 from research_lib.model.bars import bar_closes, bar_interval
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_TRADE_SIZE
@@ -42,20 +37,12 @@ from research_lib.model.execution import Execution
 from research_lib.model.performance import calendar, performance
 from research_lib.model.run import TRADE_COLUMNS
 from research_lib.strategies import registry
+from research_lib.strategies.signals import Signals
 
-__all__ = ["RULES", "VectorRun", "run_points", "supports"]
+__all__ = ["RULES", "VectorRun", "rule_of", "run_points", "supports"]
 
-INT_LIMIT = 2**62  # sums of ticks stay below this in int64, else the point is refused
-
-
-@dataclass(frozen=True)
-class Signals:
-    """What the loop decides from: ``targets`` per bar, or mean-reversion bands."""
-
-    targets: np.ndarray
-    rule: int = 0
-    bands: np.ndarray | None = None  # mean reversion: (4, bars) flags, see its rule
-    warm: int = 0
+Rule = Callable[[np.ndarray, np.ndarray, Mapping], Signals]
+RULES: dict[str, Rule] = {}  # the rules found so far, by strategy name or path
 
 
 @dataclass(frozen=True)
@@ -69,150 +56,28 @@ class VectorRun:
     performance: dict[str, Any] | None = None  # Performance.to_dict(): notes, annualisation
 
 
-def _window_sums(values: np.ndarray, n: int) -> np.ndarray:
-    """Sums of the ``n`` values ending at each index (0 before the window is full)."""
-    total = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
-    sums = np.zeros(len(values), dtype=np.int64)
-    sums[n - 1 :] = total[n:] - total[: len(values) - n + 1]
-    return sums
-
-
-def _check_range(ticks: np.ndarray, *periods: int) -> None:
-    biggest = int(np.abs(ticks).max()) if len(ticks) else 0
-    if biggest * max(periods) ** 2 >= INT_LIMIT:
-        raise ConfigError("prices too large in ticks for the vector engine: run event-driven")
-
-
-def _float_means(closes: np.ndarray, n: int, at: np.ndarray) -> np.ndarray:
-    """Nautilus's SMA at bars ``at``: the closes of the window summed in order, over n."""
-    out = np.empty(len(at))
-    for j, i in enumerate(at):
-        total = 0.0
-        for x in closes[i - n + 1 : i + 1]:
-            total += x
-        out[j] = total / n
-    return out
-
-
-def sma_crossover_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
-    """A stop-and-reverse target on each change of sign of SMA(fast) - SMA(slow); equal
-    averages keep the previous sign; the first warm bar only sets it.
-
-    The sign is exact in integer ticks; where the averages are equal there, it is the sign
-    Nautilus's float averages give (closes summed in order), as the strategy sees them."""
-    fast, slow = int(params["fast_period"]), int(params["slow_period"])
-    _check_range(ticks, fast, slow)
-    targets = np.full(len(ticks), NO_SIGNAL, dtype=np.int64)
-    if len(ticks) < slow:
-        return Signals(targets)
-    diff = _window_sums(ticks, fast) * slow - _window_sums(ticks, slow) * fast
-    sign = np.sign(diff[slow - 1 :]).astype(np.float64)
-    ties = np.flatnonzero(sign == 0) + slow - 1
-    if len(ties):
-        sign[ties - slow + 1] = np.sign(
-            _float_means(closes, fast, ties) - _float_means(closes, slow, ties)
-        )
-    filled = pd.Series(np.where(sign == 0, np.nan, sign)).ffill().fillna(0).to_numpy()
-    before = np.concatenate(([0.0], filled[:-1]))
-    change = (before != 0) & (filled != before)
-    warm = targets[slow - 1 :]
-    warm[change] = np.where(filled[change] > 0, LONG, SHORT)
-    return Signals(targets)
-
-
-def _float_bands(closes: np.ndarray, n: int, k: float, at: np.ndarray) -> tuple:
-    """The strategy's float bands at bars ``at``: Nautilus's SMA and the population std of
-    :class:`~research_lib.strategies.mean_reversion.RollingStdDev` (``math.fsum``)."""
-    middle = _float_means(closes, n, at)
-    width = np.empty(len(at))
-    for j, i in enumerate(at):
-        window = closes[i - n + 1 : i + 1]
-        mean = math.fsum(window) / n
-        width[j] = k * math.sqrt(math.fsum((x - mean) ** 2 for x in window) / n)
-    return middle, width
-
-
-def mean_reversion_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
-    """Per bar: close below the lower band, above the upper one, at or above the middle, at
-    or below it (the strategy picks among them by its position).
-
-    In exact integers: with S and Q the sums of the n closes (ticks) and of their squares,
-    ``D = S - n * close`` and ``V = n * Q - S ** 2``; below the lower band is ``D > 0`` and
-    ``D**2 > k**2 * V``. Where that is a near tie (or D is 0), the bar is decided in floats
-    as the strategy computes its bands."""
-    n, k = int(params["lookback_period"]), float(params["num_std_dev"])
-    _check_range(ticks * ticks, n)
-    size = len(ticks)
-    flags = np.zeros((4, size), dtype=np.bool_)  # below, above, at/above middle, at/below
-    if size >= n:
-        sums = _window_sums(ticks, n)
-        squares = _window_sums(ticks * ticks, n)
-        d = (sums - n * ticks).astype(np.float64)
-        v = (n * squares - sums * sums).astype(np.float64)
-        lhs, rhs = d * d, k * k * v
-        outside = (lhs > rhs) & (d != 0)
-        flags[0], flags[1] = outside & (d > 0), outside & (d < 0)
-        flags[2], flags[3] = d <= 0, d >= 0
-        near = (d == 0) | (np.abs(lhs - rhs) <= 1e-6 * np.maximum(np.abs(rhs), 1.0))
-        near[: n - 1] = False
-        at = np.flatnonzero(near)
-        if len(at):
-            middle, width = _float_bands(closes, n, k, at)
-            c = closes[at]
-            flags[0, at], flags[1, at] = c < middle - width, c > middle + width
-            flags[2, at], flags[3, at] = c >= middle, c <= middle
-        flags[:, : n - 1] = False
-    empty = np.full(size, NO_SIGNAL, dtype=np.int64)
-    return Signals(empty, MEAN_REVERSION, flags, n - 1)
-
-
-@njit(cache=True)
-def nautilus_rsi(closes: np.ndarray, period: int) -> np.ndarray:
-    """Nautilus's RelativeStrengthIndex x 100 (NaN until warm, from bar ``period - 1``)."""
-    alpha = 2.0 / (period + 1.0)
-    out = np.full(len(closes), np.nan)
-    gain_avg = 0.0
-    loss_avg = 0.0
-    last = closes[0] if len(closes) else 0.0
-    for i in range(len(closes)):
-        change = closes[i] - last
-        gain = change if change > 0 else 0.0
-        loss = -change if change < 0 else 0.0
-        if i == 0:
-            gain_avg, loss_avg = gain, loss
-        gain_avg = alpha * gain + ((1.0 - alpha) * gain_avg)
-        loss_avg = alpha * loss + ((1.0 - alpha) * loss_avg)
-        last = closes[i]
-        rsi = 1.0 if loss_avg == 0 else 1.0 - (1.0 / (1.0 + gain_avg / loss_avg))
-        if i + 1 >= period:
-            out[i] = rsi * 100
-    return out
-
-
-def momentum_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
-    """Long when the RSI crosses up through oversold (``prev <= t < cur``), short when it
-    crosses down through overbought (``prev >= t > cur``)."""
-    rsi = nautilus_rsi(closes, int(params["rsi_period"]))
-    low, high = float(params["oversold_threshold"]), float(params["overbought_threshold"])
-    prev, cur = np.concatenate(([np.nan], rsi[:-1])), rsi
-    up = (prev <= low) & (low < cur)
-    down = (prev >= high) & (high > cur) & ~up
-    targets = np.full(len(ticks), NO_SIGNAL, dtype=np.int64)
-    targets[up] = LONG
-    targets[down] = SHORT
-    return Signals(targets)
-
-
-RULES: dict[str, Callable[[np.ndarray, np.ndarray, Mapping], Signals]] = {
-    "sma_crossover": sma_crossover_signals,
-    "mean_reversion": mean_reversion_signals,
-    "momentum": momentum_signals,
-}
+def rule_of(strategy: str) -> Rule | None:
+    """The ``vector_signals`` function of ``strategy`` (a registered name or ``module:Class``)
+    in the module of its Nautilus class, or None when it has none (or cannot be imported)."""
+    if strategy in RULES:
+        return RULES[strategy]
+    info = registry.find(strategy)
+    path = info.strategy_path if info else strategy
+    module_name = path.partition(":")[0] if ":" in path else ""
+    try:
+        module = importlib.import_module(module_name) if module_name else None
+    except ImportError:
+        return None
+    rule = getattr(module, "vector_signals", None)
+    if not callable(rule):
+        return None
+    RULES[strategy] = rule
+    return rule
 
 
 def supports(strategy: str) -> bool:
-    """Whether ``strategy`` (a registry name) has a vectorized rule."""
-    return strategy in RULES
+    """Whether ``strategy`` (a registered name or ``module:Class``) has a vectorized rule."""
+    return rule_of(strategy) is not None
 
 
 @dataclass(frozen=True)
@@ -266,26 +131,29 @@ def run_points(
     periods_per_year: float | None = None,
     keep_trades: bool = False,
     keep_equity: bool = False,
+    config_path: str | None = None,
 ) -> list[VectorRun]:
     """Each point of ``strategy`` on ``market``'s bars; see the module docstring.
 
     A point holds the strategy's parameters, and may hold ``trade_size`` (default
     :data:`DEFAULT_TRADE_SIZE`) and ``sizing``. ``execution``: fill timing and costs (fill
     volume must be ``unlimited``: Nautilus's bar execution is not simulated).
+    ``config_path``: the config class of a ``module:Class`` strategy of your own.
     """
-    if strategy not in RULES:
+    rule = rule_of(strategy)
+    if rule is None:
         raise ConfigError(f"{strategy} has no vectorized rule: sweep it event-driven")
     execution = execution or Execution()
     if execution.fill_volume != "unlimited":
         raise ConfigError("the vector engine needs fill_volume 'unlimited'")
-    points = checked_points(strategy, points, market)
+    points = checked_points(strategy, points, market, config_path)
     data = _arrays(market)
     known = calendar(market.bars, data.interval, periods_per_year, closes=data.index)
     costs = execution.costs
     n = len(data.ticks)
     runs = []
     for point in points:
-        signals = RULES[strategy](data.ticks, data.closes, point)
+        signals = rule(data.ticks, data.closes, point)
         equity = np.empty(n)
         trades_int = np.zeros((n + 1, 5), dtype=np.int64)
         trades_float = np.zeros((n + 1, 2))
@@ -320,18 +188,22 @@ def run_points(
 
 
 def checked_points(
-    strategy: str, points: Sequence[Mapping[str, Any]], market: MarketData
+    strategy: str,
+    points: Sequence[Mapping[str, Any]],
+    market: MarketData,
+    config_path: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each point with the strategy's defaults filled in, checked by its config class (the
     same rules as an event-driven run); raises :class:`ConfigProblems` naming the point."""
-    info = registry.get(strategy)
-    defaults = {p.name: p.default for p in info.parameters() if p.default is not None}
+    _, config_path = registry.resolve_paths(strategy, config_path)
+    parameters = registry.config_parameters(registry.config_class(config_path))
+    defaults = {p.name: p.default for p in parameters if p.default is not None}
     wiring = {"instrument_id": market.spec.instrument_id, "bar_type": market.bar_type,
               "trade_size": DEFAULT_TRADE_SIZE}  # fmt: skip
     checked = []
     for point in points:
         values = {**defaults, **point}
-        problems = registry.config_problems(info.config_path, values, defaults=wiring)
+        problems = registry.config_problems(config_path, values, defaults=wiring)
         if problems:
             shown = ", ".join(f"{k}={v}" for k, v in point.items())
             raise ConfigProblems([(f"point {shown}: {field}", why) for field, why in problems])

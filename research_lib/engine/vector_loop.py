@@ -20,10 +20,10 @@ import math
 import numpy as np
 from numba import njit
 
-NO_SIGNAL = 2  # in ``targets``: keep the current direction
-LONG, FLAT, SHORT = 1, 0, -1
+from research_lib.strategies.signals import LONG, MEAN_REVERSION, NO_SIGNAL, SHORT
+
+FLAT = 0
 SIZING_CODES = {"quantity": 0, "notional": 1, "equity": 2}
-MEAN_REVERSION = 1  # ``rule``: decide from the bands; 0: from ``targets``
 
 
 @njit(cache=True)

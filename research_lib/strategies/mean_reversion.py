@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from typing import ClassVar
 
+import numpy as np
 from nautilus_trader.indicators import SimpleMovingAverage
 from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import Bar
 
 from research_lib.strategies.base import FLAT, LONG, SHORT, Range, SignalConfig, SignalStrategy
+from research_lib.strategies.signals import (
+    MEAN_REVERSION,
+    NO_SIGNAL,
+    Signals,
+    check_range,
+    float_means,
+    window_sums,
+)
 
 
 class MeanReversionConfig(SignalConfig, frozen=True):
@@ -98,3 +108,52 @@ class MeanReversion(SignalStrategy):
         if close > middle + width:
             return SHORT
         return None
+
+
+# -- the vectorized rule (research_lib.strategies.signals): the same decisions on arrays --
+
+
+def _float_bands(closes: np.ndarray, n: int, k: float, at: np.ndarray) -> tuple:
+    """The strategy's float bands at bars ``at``: Nautilus's SMA and the population std of
+    :class:`~research_lib.strategies.mean_reversion.RollingStdDev` (``math.fsum``)."""
+    middle = float_means(closes, n, at)
+    width = np.empty(len(at))
+    for j, i in enumerate(at):
+        window = closes[i - n + 1 : i + 1]
+        mean = math.fsum(window) / n
+        width[j] = k * math.sqrt(math.fsum((x - mean) ** 2 for x in window) / n)
+    return middle, width
+
+
+def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
+    """Per bar: close below the lower band, above the upper one, at or above the middle, at
+    or below it (the strategy picks among them by its position).
+
+    In exact integers: with S and Q the sums of the n closes (ticks) and of their squares,
+    ``D = S - n * close`` and ``V = n * Q - S ** 2``; below the lower band is ``D > 0`` and
+    ``D**2 > k**2 * V``. Where that is a near tie (or D is 0), the bar is decided in floats
+    as the strategy computes its bands."""
+    n, k = int(params["lookback_period"]), float(params["num_std_dev"])
+    check_range(ticks * ticks, n)
+    size = len(ticks)
+    flags = np.zeros((4, size), dtype=np.bool_)  # below, above, at/above middle, at/below
+    if size >= n:
+        sums = window_sums(ticks, n)
+        squares = window_sums(ticks * ticks, n)
+        d = (sums - n * ticks).astype(np.float64)
+        v = (n * squares - sums * sums).astype(np.float64)
+        lhs, rhs = d * d, k * k * v
+        outside = (lhs > rhs) & (d != 0)
+        flags[0], flags[1] = outside & (d > 0), outside & (d < 0)
+        flags[2], flags[3] = d <= 0, d >= 0
+        near = (d == 0) | (np.abs(lhs - rhs) <= 1e-6 * np.maximum(np.abs(rhs), 1.0))
+        near[: n - 1] = False
+        at = np.flatnonzero(near)
+        if len(at):
+            middle, width = _float_bands(closes, n, k, at)
+            c = closes[at]
+            flags[0, at], flags[1, at] = c < middle - width, c > middle + width
+            flags[2, at], flags[3, at] = c >= middle, c <= middle
+        flags[:, : n - 1] = False
+    empty = np.full(size, NO_SIGNAL, dtype=np.int64)
+    return Signals(empty, MEAN_REVERSION, flags, n - 1)

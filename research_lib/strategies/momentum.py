@@ -8,10 +8,13 @@ Nautilus's ``RelativeStrengthIndex`` is used as is: exponential averages of gain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
+import numpy as np
 from nautilus_trader.indicators import RelativeStrengthIndex
 from nautilus_trader.model.data import Bar
+from numba import njit
 
 from research_lib.strategies.base import (
     LONG,
@@ -22,6 +25,7 @@ from research_lib.strategies.base import (
     crossed_above,
     crossed_below,
 )
+from research_lib.strategies.signals import NO_SIGNAL, Signals
 
 
 class MomentumConfig(SignalConfig, frozen=True):
@@ -91,3 +95,43 @@ class Momentum(SignalStrategy):
     def on_reset(self) -> None:
         super().on_reset()
         self._previous = None
+
+
+# -- the vectorized rule (research_lib.strategies.signals): the same decisions on arrays --
+
+
+@njit(cache=True)
+def nautilus_rsi(closes: np.ndarray, period: int) -> np.ndarray:
+    """Nautilus's RelativeStrengthIndex x 100 (NaN until warm, from bar ``period - 1``)."""
+    alpha = 2.0 / (period + 1.0)
+    out = np.full(len(closes), np.nan)
+    gain_avg = 0.0
+    loss_avg = 0.0
+    last = closes[0] if len(closes) else 0.0
+    for i in range(len(closes)):
+        change = closes[i] - last
+        gain = change if change > 0 else 0.0
+        loss = -change if change < 0 else 0.0
+        if i == 0:
+            gain_avg, loss_avg = gain, loss
+        gain_avg = alpha * gain + ((1.0 - alpha) * gain_avg)
+        loss_avg = alpha * loss + ((1.0 - alpha) * loss_avg)
+        last = closes[i]
+        rsi = 1.0 if loss_avg == 0 else 1.0 - (1.0 / (1.0 + gain_avg / loss_avg))
+        if i + 1 >= period:
+            out[i] = rsi * 100
+    return out
+
+
+def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
+    """Long when the RSI crosses up through oversold (``prev <= t < cur``), short when it
+    crosses down through overbought (``prev >= t > cur``)."""
+    rsi = nautilus_rsi(closes, int(params["rsi_period"]))
+    low, high = float(params["oversold_threshold"]), float(params["overbought_threshold"])
+    prev, cur = np.concatenate(([np.nan], rsi[:-1])), rsi
+    up = (prev <= low) & (low < cur)
+    down = (prev >= high) & (high > cur) & ~up
+    targets = np.full(len(ticks), NO_SIGNAL, dtype=np.int64)
+    targets[up] = LONG
+    targets[down] = SHORT
+    return Signals(targets)

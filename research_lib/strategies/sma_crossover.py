@@ -3,12 +3,22 @@ short when it crosses below. See :mod:`research_lib.strategies.base` for fill ti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
+import numpy as np
+import pandas as pd
 from nautilus_trader.indicators import SimpleMovingAverage
 from nautilus_trader.model.data import Bar
 
 from research_lib.strategies.base import LONG, SHORT, Range, SignalConfig, SignalStrategy
+from research_lib.strategies.signals import (
+    NO_SIGNAL,
+    Signals,
+    check_range,
+    float_means,
+    window_sums,
+)
 
 
 class SMAConfig(SignalConfig, frozen=True):
@@ -67,3 +77,32 @@ class SMACrossover(SignalStrategy):
     def on_reset(self) -> None:
         super().on_reset()
         self._above = None
+
+
+# -- the vectorized rule (research_lib.strategies.signals): the same decisions on arrays --
+
+
+def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
+    """A stop-and-reverse target on each change of sign of SMA(fast) - SMA(slow); equal
+    averages keep the previous sign; the first warm bar only sets it.
+
+    The sign is exact in integer ticks; where the averages are equal there, it is the sign
+    Nautilus's float averages give (closes summed in order), as the strategy sees them."""
+    fast, slow = int(params["fast_period"]), int(params["slow_period"])
+    check_range(ticks, fast, slow)
+    targets = np.full(len(ticks), NO_SIGNAL, dtype=np.int64)
+    if len(ticks) < slow:
+        return Signals(targets)
+    diff = window_sums(ticks, fast) * slow - window_sums(ticks, slow) * fast
+    sign = np.sign(diff[slow - 1 :]).astype(np.float64)
+    ties = np.flatnonzero(sign == 0) + slow - 1
+    if len(ties):
+        sign[ties - slow + 1] = np.sign(
+            float_means(closes, fast, ties) - float_means(closes, slow, ties)
+        )
+    filled = pd.Series(np.where(sign == 0, np.nan, sign)).ffill().fillna(0).to_numpy()
+    before = np.concatenate(([0.0], filled[:-1]))
+    change = (before != 0) & (filled != before)
+    warm = targets[slow - 1 :]
+    warm[change] = np.where(filled[change] > 0, LONG, SHORT)
+    return Signals(targets)

@@ -32,6 +32,7 @@ from research_lib.model.defaults import DEFAULT_SEED
 from research_lib.model.execution import Execution, execution_of
 from research_lib.model.run import RunRecord
 from research_lib.store.records import summary_bundle
+from research_lib.workflows import executor
 from research_lib.workflows.grid import WIRING, Point, SweepPlan, plan_sweep
 from research_lib.workflows.points import PointOutcome, PointTask, Saver, lost_point, run_point
 from research_lib.workflows.record import store_of
@@ -59,6 +60,7 @@ class ScreenTask:
     index: int
     first: int  # the grid index of its first point
     strategy: str
+    config_path: str
     points: list[dict[str, Any]]
     execution: Execution
     starting_balance: float
@@ -82,6 +84,7 @@ def screen_chunk(task: ScreenTask, market: MarketData) -> ScreenOutcome:
         runs = vector.run_points(
             task.strategy, task.points, market, execution=task.execution,
             starting_balance=task.starting_balance, periods_per_year=task.periods_per_year,
+            config_path=task.config_path,
         )  # fmt: skip
     except Exception as exc:
         return ScreenOutcome(task.index, [], time.perf_counter() - started, _why(exc))
@@ -124,8 +127,6 @@ def screen(
     hold both engines' runs; ``ranked()`` ranks the screened points and says which were
     confirmed and whether they agree; ``confirmations`` has a row per confirmed point.
     """
-    from research_lib.workflows import executor  # heavy: Dask distributed
-
     if not isinstance(confirm, int) or isinstance(confirm, bool) or confirm < 0:
         raise ConfigError(f"confirm must be a whole number of at least 0, was {confirm!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
@@ -182,8 +183,6 @@ def _screen_and_confirm(
     started: float, status: Any,
 ) -> SweepResult:  # fmt: skip
     """The two rounds of :func:`screen`, on ``run``'s executor settings."""
-    from research_lib.workflows import executor
-
     workers = run["workers"]
     balance = float(settings["starting_balance"])
     tasks = _chunks(plan, chosen, balance, settings.get("periods_per_year"), workers)
@@ -201,6 +200,7 @@ def _screen_and_confirm(
         plan.run_config.strategy_name, [_params_of(found[i].grid, plan) for i in best], market,
         execution=chosen, starting_balance=balance,
         periods_per_year=settings.get("periods_per_year"), keep_trades=True, keep_equity=True,
+        config_path=plan.run_config.config_path,
     )  # fmt: skip
     twins = dict(zip(best, again, strict=True))  # the best points with trades and equity
     records = _Records(plan, market, settings, {**options, "sweep_id": sweep_id})
@@ -262,8 +262,8 @@ def _chunks(
     count = max(1, min(len(params), TASKS_PER_WORKER * (workers or 2)))
     size = math.ceil(len(params) / count)
     return [
-        ScreenTask(i, at, plan.run_config.strategy_name, params[at : at + size], execution,
-                   balance, periods)
+        ScreenTask(i, at, plan.run_config.strategy_name, plan.run_config.config_path,
+                   params[at : at + size], execution, balance, periods)
         for i, at in enumerate(range(0, len(params), size))
     ]  # fmt: skip
 
