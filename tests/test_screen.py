@@ -140,6 +140,10 @@ def test_the_cli_screens_and_prints_the_verdict(tmp_path: Path) -> None:
     table = pd.read_csv(pd.io.common.StringIO(as_csv.stdout))
     assert len(table) == 12 and table["confirmed_by"].notna().sum() == 2
     assert table["sharpe"].is_monotonic_decreasing
+    confirming = table["confirmed_by"].dropna().iloc[0]
+    shown = CliRunner().invoke(cli, ["--results", str(store), "backtest", "show", confirming])
+    twin = table.loc[table["confirmed_by"] == confirming, "id"].item()
+    assert f"nautilus, confirms {twin[:8]}: agrees" in shown.output
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,7 @@ def show(run_id: str, fmt: str) -> None:
         ("Fills", execution_text(settings_) or "close, no costs (stored before v3)"),
         ("Tags", row.get("tags")),
         ("Sweep", row.get("sweep_id")),
+        ("Engine", _engine(run)),
         ("Notebook", row.get("notebook_path")),
         ("Versions", ", ".join(f"{k} {v}" for k, v in (row.get("versions") or {}).items())),
         ("Duration", f"{_num(row.get('duration_seconds'), 2)} s"),
@@ -398,3 +399,15 @@ def export(run_id: str, fmt: str, output: str | None) -> None:
 
     for path in export_run(_store(), run_id, fmt, output):
         console().print(f"wrote {path}")
+
+
+def _engine(run: Any) -> str:
+    """What computed the run; for a confirmation, its screened twin and the verdict."""
+    if run.engine == "vector":
+        return "vector (screened; trades kept only for confirmed points)"
+    if run.twin_id is None:
+        return "nautilus"
+    verdict = (run.agreement or {}).get("detail") or "no verdict (the run failed)"
+    agrees = (run.agreement or {}).get("agrees")
+    word = "agrees" if agrees else "DISAGREES" if agrees is False else ""
+    return f"nautilus, confirms {run.twin_id[:8]}: {word} ({verdict})"

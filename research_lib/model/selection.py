@@ -278,7 +278,7 @@ def pbo(matrix: Any, partitions: int = 16) -> Overfitting:
     A trial whose values in a half vary by less than :data:`FLAT` (one millionth) of their
     RMS is flat there: its Sharpe is +inf for a positive mean, -inf for a negative one, 0 for
     a zero mean. Vectorised with numpy in chunks of combinations: C(16, 8) = 12,870 splits
-    of 1,000 trials take well under a second.
+    of 1,000 trials take about a second.
 
     Raises :class:`ConfigError` for an odd or too small ``partitions``, fewer rows than
     partitions (or than 4), fewer than 2 trials, or non-finite values.
