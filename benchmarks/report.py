@@ -25,6 +25,13 @@ MAX_LIST_SECONDS = 0.2
 MAX_READBACK_SECONDS = 0.2
 MAX_KB_PER_BAR = 1.5
 MEMORY_JUDGED_FROM = 1_000_000  # bars; below, the process's fixed baseline dominates per bar
+MAX_OURS_OVER_VECTORBT = 1.0  # issue 17: the 16-point grid, faster than vectorbt
+MAX_OURS_OVER_FLOOR = 2.0  # ... and within 2x of the numpy floor
+MIN_VECTOR_BARS_PER_SECOND = 20_000_000  # one vectorized backtest of 1M bars
+MAX_SCREEN_SECONDS = 60.0  # 1,000 points on 1M bars (2 cores)
+MAX_SCREEN_MB = 2048.0
+VECTOR_JUDGED_FROM = 1_000_000  # bars; quick sizes are shown, not judged
+GRID_JUDGED_FROM = 100_000  # bars of the 16-point grid; below, fixed costs dominate
 
 
 def _target(
@@ -183,6 +190,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 r["library"]["cpu_seconds"],
             )
         )
+    if results.get("vector"):
+        out += _vector_targets(results["vector"])
     if results.get("store_latency"):
         r = results["store_latency"]
         out.append(
@@ -194,6 +203,36 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "s",
             )
         )
+    return out
+
+
+def _vector_targets(v: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    grid, ratios = v["grid"], v["grid"]["ratios"]
+    judged = grid["bars"] >= GRID_JUDGED_FROM
+    for ref, limit in (("vectorbt", MAX_OURS_OVER_VECTORBT), ("numpy floor", MAX_OURS_OVER_FLOOR)):
+        r = ratios.get(f"grid: ours/{ref}")
+        if r:
+            row = _target(f"vector: ours / {ref}, 16 points, {grid['bars']:,} bars",
+                          r["ratio"], limit, True, "x", r["cpu_ratio"])  # fmt: skip
+            out.append(row if judged else {**row, "status": None, "cpu_status": None})
+    judged = v["single"]["bars"] >= VECTOR_JUDGED_FROM
+    for r in v["single"]["rows"]:
+        if r["strategy"] == "sma_crossover":
+            row = _target(f"vector: SMA(10,20), 1 backtest of {r['bars']:,} bars",
+                          r["bars_per_second"], MIN_VECTOR_BARS_PER_SECOND, False, "bars/s",
+                          r["bars_per_cpu_second"])  # fmt: skip
+            out.append(row if judged else {**row, "status": None, "cpu_status": None})
+    s = v["screen"]
+    judged = s["bars"] >= VECTOR_JUDGED_FROM
+    for row in (
+        _target(f"vector: {s['points']:,} points on {s['bars']:,} bars, 1 process",
+                s["seconds"], MAX_SCREEN_SECONDS, True, "s", s["cpu_seconds"]),
+        _target("vector: peak memory of that screen", s["peak_mb"], MAX_SCREEN_MB, True, "MB"),
+    ):  # fmt: skip
+        out.append(row if judged else {**row, "status": None, "cpu_status": None})
+    out.append(_check("vector: ours and the numpy floor: same trades and PnL",
+                      grid["same_as_floor"]))  # fmt: skip
     return out
 
 
@@ -223,6 +262,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
     if results.get("engine"):
         _engine_tables(results["engine"], console)
     _other_table(results, console)
+    if results.get("vector"):
+        vector_tables(results["vector"], console)
     table = Table(title="Targets", box=box.SIMPLE_HEAD)
     for name, justify in (("target", "left"), ("wall", "right"), ("cpu", "right"),
                           ("limit", "right"), ("status (wall)", "center"),
@@ -345,3 +386,80 @@ def _other_table(results: dict[str, Any], console: Console) -> None:
             f"{ratio:.2f} {ratio_label}" if ratio is not None else "",
         )
     console.print(table)
+
+
+def _table(title: str, columns: tuple[str, ...], left: int = 1) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i < left else "right")
+    return table
+
+
+def vector_tables(v: dict[str, Any], console: Console) -> None:
+    """Benchmark 8 in tables of at most 80 columns."""
+    grid = v["grid"]
+    ratios = grid["ratios"]
+    table = _table(
+        f"8. Vector: SMA grid on {grid['bars']:,} bars, one run, medians",
+        ("case", "path", "wall s", "cpu s", "ours/it", "cpu", "trades", "PnL"),
+        2,
+    )
+    for r in grid["rows"]:
+        if "missing" in r:
+            table.add_row(r["case"], r["path"], r["missing"])
+            continue
+        ratio = ratios.get(f"{r['case']}: ours/{r['path']}")
+        points = "16 points" if r["case"] == "grid" else "1 point"
+        table.add_row(
+            points if r["path"] == "numpy floor" else "", r["path"], _n(r["seconds"], 4),
+            _n(r["cpu_seconds"], 4), _n(ratio["ratio"], 3) if ratio else "",
+            _n(ratio["cpu_ratio"], 3) if ratio else "", f"{sum(r['trades']):,}",
+            _n(sum(r["pnl"]), 0),
+        )  # fmt: skip
+    console.print(table)
+    rows = {r["path"]: r for r in grid["rows"] if r["case"] == "grid" and "trades" in r}
+    names = [n for n in ("numpy floor", "vectorbt", "backtesting.py", "ours") if n in rows]
+    short = {"numpy floor": "floor", "vectorbt": "vbt", "backtesting.py": "bt.py", "ours": "ours"}
+    priced = [n for n in names if n != "numpy floor"]  # its PnL is ours (the check below)
+    heads = (*(f"{short[n]} #" for n in names), *(f"{short[n]} PnL" for n in priced))
+    each = _table("Trades and PnL per point (fast, slow)", ("point", *heads))
+    for i, p in enumerate(grid["points"]):
+        each.add_row(f"{p['fast_period']},{p['slow_period']}",
+                     *(f"{rows[n]['trades'][i]:,}" for n in names),
+                     *(_n(rows[n]["pnl"][i], 0) for n in priced))  # fmt: skip
+    console.print(each)
+    console.print(
+        "All fill at the signal bar's close, 100 units, no costs. vectorbt and\n"
+        "backtesting.py use float moving averages: where they are equal in ticks, ours\n"
+        "and the floor take Nautilus's sign; backtesting.py's crossover is strict\n"
+        "(a < b, then a > b) and it starts after its indicators are warm. vectorbt\n"
+        "values the last trade open (at the last close: the same P&L)."
+        f"\nPeers: {', '.join(f'{k} {x}' for k, x in v['versions'].items())}."
+    )
+    single = _table(f"Vector: 1 backtest of {v['single']['bars']:,} bars (medians, ms)",
+                    ("strategy", "Mbar/s", "wall ms", "prepare", "signals", "loop", "metrics",
+                     "trades"))  # fmt: skip
+    for r in v["single"]["rows"]:
+        parts = r["parts"]
+        single.add_row(r["strategy"], _n(r["bars_per_second"] / 1e6, 2), _n(r["seconds"] * 1e3, 1),
+                       *(_n(parts[k] * 1e3, 1) for k in ("prepare", "signals", "loop", "metrics")),
+                       f"{r['trades']:,}")  # fmt: skip
+    console.print(single)
+    console.print(
+        "prepare: the market's arrays, calendar and point checks; loop: the compiled\n"
+        "loop; metrics: trades frame and performance; signals: the rest (the rule and\n"
+        "allocations)."
+    )
+    s = v["screen"]
+    screen = _table(f"Vector: {s['points']:,}-point screen on {s['bars']:,} bars, 1 process",
+                    ("strategy", "points", "wall s", "cpu s", "points/s", "trades"))  # fmt: skip
+    for name, r in s["strategies"].items():
+        screen.add_row(name, f"{r['points']:,}", _n(r["seconds"]), _n(r["cpu_seconds"]),
+                       _n(r["points"] / r["seconds"], 1), f"{r['trades']:,}")  # fmt: skip
+    screen.add_row("all", f"{s['points']:,}", _n(s["seconds"]), _n(s["cpu_seconds"]),
+                   _n(s["points_per_second"], 1), "")  # fmt: skip
+    console.print(screen)
+    console.print(
+        f"peak RSS of the screen's process {s['peak_mb']:,.0f} MB (high-water mark, bars\n"
+        f"made included); RSS as the timed screen began {s['before_mb']:,.0f} MB"
+    )

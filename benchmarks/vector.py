@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -112,7 +113,9 @@ def numpy_floor(ticks: np.ndarray, points: Sequence[dict], size: float, scale: f
         ties = np.flatnonzero(sign == 0)
         if len(ties):  # equal in ticks: the sign of Nautilus's float means (summed in order)
             at = ties + slow - 1
-            sign[ties] = np.sign(_ordered_means(closes, fast, at) - _ordered_means(closes, slow, at))
+            sign[ties] = np.sign(
+                _ordered_means(closes, fast, at) - _ordered_means(closes, slow, at)
+            )
         last = np.maximum.accumulate(np.where(sign != 0, np.arange(len(sign)), 0))
         filled = sign[last]
         changed = np.flatnonzero((filled[1:] != filled[:-1]) & (filled[:-1] != 0)) + 1
@@ -291,7 +294,9 @@ def bench_grid(n_bars: int, repeats: int = 5, peer_repeats: int = 1, log=lambda 
     for case, pts in cases.items():
         for name in CONTENDERS:
             if name in missing:
-                rows.append({"case": case, "path": name, "points": len(pts), "missing": missing[name]})
+                rows.append(
+                    {"case": case, "path": name, "points": len(pts), "missing": missing[name]}
+                )
                 continue
             got = outcome[(case, name)]
             wall = [s.wall for s in samples[(case, name)]]
@@ -328,32 +333,33 @@ PARTS = {"_arrays": "prepare", "calendar": "prepare", "checked_points": "prepare
 
 
 def split_run(strategy: str, point: dict, market) -> tuple[Sample, dict[str, float], float]:
-    """``run_points`` for one point, its wall time split by wrapping its parts."""
+    """``run_points`` for one point, its wall time split by wrapping the engine module's
+    parts (those of :data:`PARTS` it has); ``signals`` is the rest: the rule and the little
+    between the parts. Only measures: the engine is not changed."""
     from research_lib.engine import vector
 
     spent = dict.fromkeys(("prepare", "signals", "loop", "metrics"), 0.0)
-    saved = {name: getattr(vector, name) for name in PARTS}
-    rule = vector.RULES[strategy]
+    saved = {name: getattr(vector, name) for name in PARTS if hasattr(vector, name)}
 
     def wrap(func, part):
         def timed_part(*args, **kwargs):
-            with timed() as s:
-                out = func(*args, **kwargs)
-            spent[part] += s.wall
-            return out
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                spent[part] += time.perf_counter() - start
 
         return timed_part
 
     try:
-        for name, part in PARTS.items():
-            setattr(vector, name, wrap(saved[name], part))
-        vector.RULES[strategy] = wrap(rule, "signals")
+        for name, func in saved.items():
+            setattr(vector, name, wrap(func, PARTS[name]))
         with timed() as sample:
             [run] = vector.run_points(strategy, [point], market)
     finally:
         for name, func in saved.items():
             setattr(vector, name, func)
-        vector.RULES[strategy] = rule
+    spent["signals"] = max(sample.wall - sum(spent.values()), 0.0)
     return sample, spent, run.metrics["trade_count"]
 
 
@@ -379,6 +385,18 @@ def bench_single(n_bars: int, repeats: int = 5, log=lambda _: None) -> dict:
 # -- 3. the 1,000-point screen, in a fresh process -----------------------------------------
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux; else its high-water mark)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return max_rss_mb()
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def screen(n_bars: int, total: int) -> dict[str, Any]:
     """The screen, in this process (meant for a fresh one: the peak memory is the run's)."""
     from research_lib.engine.vector import run_points
@@ -389,14 +407,15 @@ def screen(n_bars: int, total: int) -> dict[str, Any]:
     for strategy, pts in grid.items():
         run_points(strategy, pts[:1], small)  # numba: load or compile, untimed
     gc.collect()
-    before = max_rss_mb()
+    before = rss_mb()
     per = {}
     with timed() as sample:
         for strategy, pts in grid.items():
             with timed() as part:
                 runs = run_points(strategy, pts, market)
+            trades = int(sum(r.metrics["trade_count"] for r in runs))
             per[strategy] = {"points": len(pts), "seconds": part.wall, "cpu_seconds": part.cpu,
-                             "trades": int(sum(r.metrics["trade_count"] for r in runs))}  # fmt: skip
+                             "trades": trades}  # fmt: skip
     points = sum(len(p) for p in grid.values())
     return {"bars": n_bars, "points": points, "seconds": sample.wall, "cpu_seconds": sample.cpu,
             "points_per_second": points / sample.wall, "before_mb": before,

@@ -159,3 +159,48 @@ def test_entry_point_rejects_unknown_benchmark(capsys):
     with pytest.raises(SystemExit):
         main(["--only", "engine,nope"])
     assert "unknown nope" in capsys.readouterr().err
+
+
+def test_vector_benchmark_rows(monkeypatch):
+    """Benchmark 8 at a tiny size: every row present, the floor and ours agree trade for trade;
+    without the bench group the peers are reported as not installed."""
+    from benchmarks import vector
+
+    bench = vector.bench_vector(1_000, 3_000, 3_000, 9, repeats=1, peer_repeats=1)
+    grid = bench["grid"]
+    rows = {(r["case"], r["path"]): r for r in grid["rows"]}
+    assert set(rows) == {(c, p) for c in ("grid", "single") for p in vector.CONTENDERS}
+    assert len(grid["points"]) == 16 and grid["same_as_floor"]
+    for (case, _path), r in rows.items():
+        if "missing" in r:
+            assert r["missing"] == vector.MISSING
+            continue
+        assert r["seconds"] > 0 and r["cpu_seconds"] >= 0 and r["samples"] == 1
+        assert len(r["trades"]) == len(r["pnl"]) == (16 if case == "grid" else 1)
+        assert all(t > 0 for t in r["trades"])
+    assert rows[("grid", "ours")]["trades"] == rows[("grid", "numpy floor")]["trades"]
+    assert grid["ratios"]["grid: ours/numpy floor"]["ratio"] > 0
+    single = bench["single"]["rows"]
+    assert [r["strategy"] for r in single] == ["sma_crossover", "mean_reversion", "momentum"]
+    for r in single:
+        assert r["bars_per_second"] > 0 and r["trades"] > 0
+        assert set(r["parts"]) == {"prepare", "signals", "loop", "metrics"}
+        assert 0 < sum(r["parts"].values()) <= r["seconds"] * 1.5
+    screen = bench["screen"]
+    assert screen["points"] == 9 and set(screen["strategies"]) == set(vector.SINGLE)
+    assert screen["peak_mb"] >= screen["before_mb"] > 0 and screen["seconds"] > 0
+    found = targets({"vector": bench})
+    assert any(t["target"].startswith("vector: ours / numpy floor") for t in found)
+    assert all(t["status"] is None for t in found if t["unit"] == "bars/s")  # not judged
+    assert correctness_ok({"vector": bench})
+    console = Console(record=True, width=80)
+    print_report({"machine": machine_info(), "vector": bench}, console)
+    text = console.export_text()
+    assert "8. Vector: SMA grid" in text and "Trades and PnL per point" in text
+    assert "1-point screen" not in text and "9-point screen" in text
+
+    monkeypatch.setattr(vector, "have", lambda module: False)
+    bare = vector.bench_grid(1_000, repeats=1)
+    missing = [r for r in bare["rows"] if "missing" in r]
+    assert {r["path"] for r in missing} == {"vectorbt", "backtesting.py"}
+    assert "grid: ours/vectorbt" not in bare["ratios"] and bare["same_as_floor"]

@@ -13,6 +13,7 @@ would: ``[--option value]`` is optional (left out), ``RUN_ID`` is the newest sto
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shlex
 import shutil
@@ -131,7 +132,13 @@ def test_every_readme_command_runs_as_written(project: Path) -> None:
     # the commands' effects, as a reader would check them
     assert set(runs["strategy"]) == {"sma_crossover", "mean_reversion", "momentum"}
     sizes = sorted(runs["sweep_id"].dropna().value_counts())
-    assert sizes == [3, 6, 6]  # the 3 x 2 grids (tour, scaling out) and fast_period=5:15:5
+    # the 3 x 2 grids (tour, scaling out), fast_period=5:15:5, and the screened 11 x 10 grid
+    # (110 points screened, the best 3 confirmed in Nautilus, every one agreeing)
+    assert sizes == [3, 6, 6, 113]
+    confirming = runs[runs["twin_id"].notna()]
+    assert len(confirming) == 3 and (runs["engine"] == "vector").sum() == 110
+    agreements = store.list(limit=None, extra_columns=("agreement",))["agreement"].dropna()
+    assert [json.loads(a)["agrees"] for a in agreements] == [True] * 3
     assert (project / "report.html").stat().st_size > 100_000
     assert list((project / "out").glob("run*")), "export wrote nothing"
     from research_lib.data.catalog import Catalog
