@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -92,3 +93,46 @@ def test_a_sweep_of_one_parameter_draws_a_bar_per_value(tmp_path) -> None:
     figure = board.sweeps.last_figure
     assert list(figure.data[0].x) == ["fast_period=5", "fast_period=6", "fast_period=8"]
     assert figure.layout.title.text.endswith("sharpe by fast_period")
+
+
+def test_the_sweeps_tab_marks_a_screened_sweeps_confirmed_points(tmp_path) -> None:
+    from research_lib.ui.dashboard import agreement_note
+    from research_lib.ui.plots.runs import confirmed_points
+    from research_lib.workflows.screen import screen
+
+    store = ResultsStore(tmp_path / "screened.duckdb")
+    done = screen("sma_crossover", {"fast_period": [5, 8, 10], "slow_period": [20, 30]},
+                  confirm=2, data="mock", start="2024-01-02", end="2024-01-04", results=store,
+                  progress=False, workers=1)  # fmt: skip
+    board = Dashboard(catalog=tmp_path / "empty", results=store)
+    sweeps = board.sweeps
+    [(label, sweep_id)] = sweeps.sweep.options
+    assert sweep_id == done.sweep_id
+    assert label.startswith(f"{sweep_id[:8]}  screened  6 points, 2 confirmed  ")
+    assert sweeps.last_error is None
+    assert sweeps.agreement.value == "2 of 2 confirmed points agree with Nautilus"
+    figure = sweeps.last_figure
+    assert len(figure.data[0].x) * len(figure.data[0].y) == 6
+    [mark] = [t for t in figure.data if t.type == "scatter"]
+    assert sorted(mark.customdata) == sorted(done.confirmations["id"])
+    sweeps.metric.value = "total_return"  # the marks follow the metric
+    assert [t.type for t in sweeps.last_figure.data] == ["heatmap", "scatter"]
+
+    labels = [label for label, _ in board.runs.runs.options]
+    assert len(labels) == 8  # the Runs tab lists every run: 6 screened, 2 confirming
+    assert sum(label.endswith("[vector]") for label in labels) == 6
+    twins = set(done.confirmations["twin_id"].str[:8])
+    assert {label.split("confirms ")[1][:8] for label in labels if "confirms" in label} == twins
+
+    runs = done.runs.copy()  # a confirmation that differs is named in the note
+    first = runs.index[runs["twin_id"].notna()][0]
+    runs.loc[first, "agreement"] = json.dumps({"agrees": False, "detail": "trade 1 differs"})
+    params = ["fast_period", "slow_period"]
+    text, agree = agreement_note(confirmed_points(runs, params), params)
+    row = runs.loc[first]
+    assert not agree
+    assert text == (
+        "1 of 2 confirmed points agree with Nautilus; fast_period="
+        f"{row['fast_period']} slow_period={row['slow_period']} (run {row['id'][:8]}) "
+        "differs: trade 1 differs"
+    )

@@ -542,3 +542,120 @@ def test_sweep_heatmap_from_store(runs, tmp_path):
     assert "Sweep s1" in fig.layout.title.text
     with pytest.raises(ResultsError, match="no sweep 'nope'"):
         plots.sweep_heatmap_from_store(store.path, "nope")
+
+
+# -- screened sweeps ---------------------------------------------------------------------------
+
+SCREEN_GRID = {"fast_period": [5, 8, 10], "slow_period": [20, 30]}
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory):
+    """A real screened sweep (3 x 2 points, the best 2 confirmed in Nautilus) and its store."""
+    from research_lib.workflows.screen import screen
+
+    store = ResultsStore(tmp_path_factory.mktemp("screened") / "r.duckdb")
+    done = screen("sma_crossover", SCREEN_GRID, confirm=2, by="sharpe", data="mock",
+                  start="2024-01-02", end="2024-01-04", results=store, progress=False,
+                  workers=1)  # fmt: skip
+    return done, store
+
+
+def listed_points(store: ResultsStore, sweep_id: str) -> pd.DataFrame:
+    """The sweep's runs as the store lists them, the grid values read from their configs."""
+    listed = store.list(sweep_id=sweep_id, limit=None)
+    configs = [json.loads(c) for c in listed["config"]]
+    return listed.assign(
+        fast=[c["fast_period"] for c in configs], slow=[c["slow_period"] for c in configs]
+    )
+
+
+def marks(fig: go.Figure) -> list:
+    return [trace for trace in fig.data if trace.type == "scatter"]
+
+
+def test_a_screened_heatmap_is_its_vector_points_with_the_confirmed_ones_marked(screened):
+    done, store = screened
+    listed = listed_points(store, done.sweep_id)
+    vector = listed[listed["engine"] == "vector"]
+    assert len(vector) == 6 and len(listed) == 8  # 6 points, 2 of them run again in Nautilus
+    want = vector.pivot(index="slow", columns="fast", values="sharpe").sort_index()
+    fig = plots.sweep_heatmap(done.runs, "fast_period", "slow_period", "sharpe")
+    heat = fig.data[0]
+    assert list(heat.x) == [str(v) for v in want.columns]
+    assert list(heat.y) == [str(v) for v in want.index]
+    np.testing.assert_array_equal(np.asarray(heat.z, dtype=float), want.to_numpy(dtype=float))
+    assert np.asarray(heat.customdata).tolist() == [[1, 1, 1], [1, 1, 1]]  # one run a cell
+    confirming = listed[listed["twin_id"].notna()]
+    assert set(confirming["engine"]) == {"nautilus"}
+    [mark] = marks(fig)  # Nautilus agrees with both points
+    assert mark.name == "confirmed in Nautilus: agrees" and mark.marker.symbol == "circle-open"
+    got = sorted(zip(mark.x, mark.y, mark.customdata, strict=True))
+    assert got == sorted(
+        (str(r.fast), str(r.slow), r.id) for r in confirming.itertuples(index=False)
+    )
+    for fast, slow, run_id, text in zip(
+        mark.x, mark.y, mark.customdata, mark.hovertext, strict=True
+    ):
+        assert (
+            f"Nautilus run {run_id}" in text and f"fast_period={fast}, slow_period={slow}" in text
+        )
+        sharpe = confirming.set_index("id").loc[run_id, "sharpe"]
+        assert f"Nautilus {plots.runs.format_metric('sharpe', sharpe)}" in text
+    assert "screened on the vector engine" in fig.layout.title.subtitle.text
+    assert fig.layout.title.text == "Sharpe ratio by fast_period and slow_period"
+
+
+def test_the_store_listing_of_a_screened_sweep_marks_points_not_compared(screened):
+    done, store = screened
+    listed = store.list(sweep_id=done.sweep_id, limit=None)  # no agreement column
+    fig = plots.sweep_heatmap(listed, "fast_period", "slow_period", "sharpe")
+    [mark] = marks(fig)
+    assert mark.name == "confirmed in Nautilus: not compared"
+    assert sorted(mark.customdata) == sorted(listed.loc[listed["twin_id"].notna(), "id"])
+
+
+def test_a_confirmation_that_differs_is_a_red_cross(screened):
+    done, _ = screened
+    runs = done.runs.copy()
+    first = runs.index[runs["twin_id"].notna()][0]
+    runs.loc[first, "agreement"] = json.dumps(
+        {"agrees": False, "detail": "trade 3: price 101.5 != 101.25", "trades": 4}
+    )
+    points = plots.runs.confirmed_points(runs, ["fast_period", "slow_period"])
+    assert sorted(points["outcome"]) == ["agrees", "differs"]
+    fig = plots.sweep_heatmap(runs, "fast_period", "slow_period", "sharpe")
+    crosses = by_name(fig)["confirmed in Nautilus: differs"]
+    assert crosses.marker.symbol == "x-thin-open" and crosses.marker.color == "#d62728"
+    assert list(crosses.customdata) == [runs.loc[first, "id"]]
+    assert "trade 3: price 101.5 != 101.25" in crosses.hovertext[0]
+
+
+def test_a_screened_sweep_of_one_parameter_marks_its_confirmed_bars(screened):
+    done, _ = screened
+    runs = done.runs[done.runs["slow_period"] == 20]  # a sweep varying fast_period only
+    fig = plots.sweep_bars(runs, "fast_period", "sharpe")
+    bars = fig.data[0]
+    vector = runs[runs["engine"] == "vector"].sort_values("fast_period")
+    assert list(bars.x) == [f"fast_period={v}" for v in vector["fast_period"]]
+    assert list(bars.y) == vector["sharpe"].tolist()
+    confirming = runs[runs["twin_id"].notna()]
+    got = sorted((x, y) for m in marks(fig) for x, y in zip(m.x, m.y, strict=True))
+    twins = vector.set_index("id")
+    assert got == sorted(
+        (f"fast_period={twins.loc[t, 'fast_period']}", twins.loc[t, "sharpe"])
+        for t in confirming["twin_id"]
+    )
+
+
+def test_an_ordinary_sweep_has_no_marks_and_is_drawn_as_before():
+    runs = sweep_runs()
+    fig = plots.sweep_heatmap(runs)
+    assert marks(fig) == [] and len(fig.data) == 1
+    with_engine = runs.assign(engine="nautilus", twin_id=None)
+    assert plots.sweep_heatmap(with_engine).to_dict() == fig.to_dict()
+    assert plots.runs.confirmed_points(with_engine, ["fast_period"]).empty
+    one = runs.assign(config=[json.dumps({"fast_period": v}) for v in (8, 5, 6, 7, 9)])
+    bars = plots.sweep_bars(one, "fast_period")
+    assert len(bars.data) == 1
+    assert list(bars.data[0].x) == [f"fast_period={v}" for v in (5, 6, 7, 8, 9)]

@@ -954,6 +954,7 @@ def test_migrations_are_numbered_steps_up_to_the_schema_version() -> None:
         "engine",
         "twin_id",
         "agreement",
+        "study_id",
     ]
     assert RUN_COLUMNS_V3 == {
         "volatility": "DOUBLE",
@@ -1005,8 +1006,8 @@ def test_the_saved_version_1_store_is_upgraded_and_stays_usable(tmp_path: Path) 
     # bar_spec filled in from bar_type for the completed run; every v3 column NULL; both
     # runs were computed by Nautilus, and confirm no screened point
     assert upgraded == [
-        ("completed", "1-MINUTE-LAST", *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None),
-        ("failed", None, *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None),
+        ("completed", "1-MINUTE-LAST", *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None, None),
+        ("failed", None, *[None] * len(RUN_COLUMNS_V3), "nautilus", None, None, None),
     ]
     [completed_id] = listed.loc[listed["status"] == "completed", "id"]
     [failed_id] = listed.loc[listed["status"] == "failed", "id"]

@@ -69,7 +69,8 @@ class RunRecord:
     ``engine`` is what computed it: ``nautilus``, or ``vector`` for a point screened by
     :mod:`research_lib.engine.vector`; a Nautilus run confirming a screened point names it
     in ``twin_id`` and says in ``agreement`` whether their trades and P&L agree
-    (``{"agrees": bool, "detail": str}``). ``created_at`` is None until the run is stored.
+    (``{"agrees": bool, "detail": str}``). ``study_id`` links a study's trial and
+    out-of-sample runs. ``created_at`` is None until the run is stored.
     """
 
     id: str
@@ -106,6 +107,7 @@ class RunRecord:
     engine: str = "nautilus"
     twin_id: str | None = None
     agreement: dict[str, Any] | None = None
+    study_id: str | None = None
     created_at: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:

@@ -372,7 +372,11 @@ class Degradation:
         )
         if self.slope is None or self.intercept is None:
             return line + "; no slope: the in-sample Sharpes do not vary"
-        return line + f"; out-of-sample = {self.intercept:.2f} + {self.slope:.2f} x in-sample"
+        sign = "-" if self.slope < 0 else "+"
+        return (
+            line + f"; out-of-sample = {self.intercept:.2f} {sign} {abs(self.slope):.2f} x "
+            "in-sample"
+        )
 
 
 def sharpe_degradation(is_sharpes: Any, oos_sharpes: Any) -> Degradation:

@@ -9,7 +9,8 @@ next, never in between. A file at a version newer than this code's is refused.
 3. add the mark-to-market metric columns and ``performance`` (NULL for older runs, whose
    headline columns keep the analyzer's realized-P&L figures they were stored with);
 4. add ``engine`` (filled in as ``'nautilus'`` for the runs already stored), ``twin_id``
-   and ``agreement`` (a screened point and the Nautilus run that confirmed it).
+   and ``agreement`` (a screened point and the Nautilus run that confirmed it), ``study_id``,
+   and the ``studies`` table.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from research_lib.store.schema import (
     RUN_COLUMNS_V3,
     RUN_COLUMNS_V4,
     SCHEMA_VERSION,
+    STUDY_COLUMNS,
     TRADES_SCHEMA,
     columns_of,
     quote,
@@ -78,12 +80,15 @@ def _add_performance(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _add_engine(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 4: ``engine`` (``'nautilus'`` for every run so far), ``twin_id``, ``agreement``."""
+    """Version 4: ``engine`` (``'nautilus'`` for every run so far), ``twin_id``,
+    ``agreement``, ``study_id``; the ``studies`` table."""
     have = _columns(con, "runs")
     for column, kind in RUN_COLUMNS_V4.items():
         if column not in have:
             con.execute(f"ALTER TABLE runs ADD COLUMN {quote(column)} {kind}")
     con.execute("UPDATE runs SET engine = 'nautilus' WHERE engine IS NULL")
+    columns = ", ".join(f"{quote(c)} {t}" for c, t in STUDY_COLUMNS.items() if c != "id")
+    con.execute(f"CREATE TABLE IF NOT EXISTS studies (id VARCHAR PRIMARY KEY, {columns})")
 
 
 MIGRATIONS: list[tuple[int, Step]] = [

@@ -156,6 +156,7 @@ def _row(record: RunRecord, created_at: str) -> dict[str, Any]:
         "engine": record.engine,
         "twin_id": record.twin_id,
         "agreement": None if record.agreement is None else json.dumps(json_safe(record.agreement)),
+        "study_id": record.study_id,
     }
     assert set(row) <= set(RUN_COLUMNS), set(row) - set(RUN_COLUMNS)
     return row
@@ -267,6 +268,7 @@ def record_of(row: Mapping[str, Any]) -> RunRecord:
         engine=row.get("engine") or "nautilus",
         twin_id=row.get("twin_id"),
         agreement=row.get("agreement"),
+        study_id=row.get("study_id"),
         created_at=row.get("created_at"),
     )
 

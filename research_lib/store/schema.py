@@ -1,6 +1,6 @@
 """The results store's tables: column names and types, and the version they make up.
 
-Four tables::
+Five tables::
 
     runs           one row per run: status, error, source, tags, strategy and its full config
                    (JSON + sha256 ``config_hash``), data and period, capital, return, trade
@@ -13,6 +13,8 @@ Four tables::
     trades         one row per closed position (run_id, trade_no, TRADE_COLUMNS)
     equity_curves  run_id, timestamp, equity: the curve, downsampled to at most
                    MAX_EQUITY_POINTS points (:func:`research_lib.model.series.downsample_equity`)
+    studies        one row per study (walk-forward, split): its spec, folds and summary
+                   statistics; its trial and out-of-sample runs carry its ``study_id``
     meta           key/value; ``schema_version`` (older files are upgraded in place by
                    :mod:`research_lib.store.migrations`)
 
@@ -38,6 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SORTABLE",
     "SORT_ALIASES",
+    "STUDY_COLUMNS",
     "TRADES_SCHEMA",
     "ddl_type",
     "quote",
@@ -96,7 +99,20 @@ RUN_COLUMNS_V3: dict[str, str] = {
 }
 # Version 4: which engine computed the run ('nautilus', or 'vector' for a screened point),
 # and for a Nautilus run that confirmed a screened point: its twin and whether they agree.
-RUN_COLUMNS_V4: dict[str, str] = {"engine": "VARCHAR", "twin_id": "VARCHAR", "agreement": "JSON"}
+# Version 4 also: the study a run was a trial or an out-of-sample test of, and the studies.
+RUN_COLUMNS_V4: dict[str, str] = {
+    "engine": "VARCHAR", "twin_id": "VARCHAR", "agreement": "JSON", "study_id": "VARCHAR",
+}  # fmt: skip
+STUDY_COLUMNS: dict[str, str] = {
+    "id": "VARCHAR",
+    "created_at": "TIMESTAMPTZ",
+    "updated_at": "TIMESTAMPTZ",
+    "status": "VARCHAR",  # running, completed, failed
+    "strategy": "VARCHAR",
+    "spec": "JSON",  # what reproduces it: config, search space, scheme, search, metric, data
+    "folds": "JSON",  # per fold: windows, bars, chosen parameters, in/out-of-sample metrics
+    "summary": "JSON",  # out-of-sample metrics, deflated Sharpe, PBO, degradation, readings
+}
 RUN_COLUMNS: dict[str, str] = {
     **RUN_COLUMNS_V1, "bar_spec": "VARCHAR", **RUN_COLUMNS_V3, **RUN_COLUMNS_V4,
 }  # fmt: skip

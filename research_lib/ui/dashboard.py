@@ -7,7 +7,9 @@
 - **Runs**: the stored runs, filtered by strategy, symbol, status and sweep, newest first;
   pick one or more and press **Compare** for their metrics side by side, the parameters that
   differ and their equity curves overlaid.
-- **Sweeps**: a sweep's metric over two of its parameters as a heatmap.
+- **Sweeps**: a sweep's metric over two of its parameters as a heatmap (a bar per value
+  when one varies). A screened sweep is drawn from its screened points, its points confirmed
+  in Nautilus marked, and a line under the figure says how many of them agree.
 
 ``research-lib dashboard`` serves this page with Voilà (:mod:`research_lib.cli.dashboard`);
 in a notebook, ``Dashboard().display()`` shows the same. Figures are drawn with
@@ -27,8 +29,8 @@ from research_lib.errors import ResearchError, one_line
 from research_lib.model.metrics import format_metric
 from research_lib.model.run import STATUSES
 from research_lib.store import ResultsStore
-from research_lib.ui.plots import equity_overlay_from_store, metric_bars, sweep_heatmap
-from research_lib.ui.plots.runs import run_configs
+from research_lib.ui.plots import equity_overlay_from_store, sweep_heatmap
+from research_lib.ui.plots.runs import confirmed_points, is_screened, run_configs, sweep_bars
 from research_lib.ui.report import html_table
 from research_lib.ui.tables import comparison_rows, param_text
 from research_lib.ui.widgets import (
@@ -39,7 +41,15 @@ from research_lib.ui.widgets import (
     show_figure,
 )
 
-__all__ = ["ALL", "Dashboard", "RunsBrowser", "SweepViewer", "run_choice_label"]
+__all__ = [
+    "ALL",
+    "Dashboard",
+    "RunsBrowser",
+    "SweepViewer",
+    "agreement_note",
+    "run_choice_label",
+    "sweep_choice_label",
+]
 
 ALL = "(all)"
 SWEEP_METRICS = ("sharpe", "total_return", "max_drawdown", "sortino", "profit_factor", "win_rate")
@@ -51,14 +61,49 @@ TABLE_STYLE = (  # the comparison table, in a page without the report's styleshe
 
 
 def run_choice_label(row: pd.Series) -> str:
-    """How a stored run is listed: id prefix, strategy, symbol, parameters, Sharpe, return."""
+    """How a stored run is listed: id prefix, strategy, symbol, parameters, Sharpe, return;
+    then its engine where that is not plain Nautilus (``[vector]``, a screened point, or
+    ``[nautilus, confirms 1a2b3c4d]``, a confirmation of one) and a status not completed."""
     sharpe = format_metric("sharpe", row.get("sharpe"))
     total = format_metric("total_return", row.get("total_return"))
+    twin = row.get("twin_id")
+    engine = row.get("engine")
+    if isinstance(twin, str) and twin:
+        engine = f"  [{engine or 'nautilus'}, confirms {twin[:8]}]"
+    else:
+        engine = f"  [{engine}]" if isinstance(engine, str) and engine != "nautilus" else ""
     return (
         f"{str(row['id'])[:8]}  {row.get('strategy')}  {row.get('symbol')}  "
         f"{param_text(row.get('config_values'), skip=('sizing',))}  Sharpe {sharpe}  return {total}"
+        + engine
         + ("" if row.get("status") == "completed" else f"  [{row.get('status')}]")
     )
+
+
+def sweep_choice_label(row: pd.Series, screened: tuple[int, int] | None = None) -> str:
+    """How a sweep is listed: id prefix, its runs (a screened sweep: its screened points and
+    how many were confirmed in Nautilus) and when its newest run was made."""
+    when = f"{row['created_at']:%Y-%m-%d %H:%M}"
+    if screened is None:
+        return f"{str(row['sweep_id'])[:8]}  {row['runs']} runs  {when}"
+    points, confirmed = screened
+    return f"{str(row['sweep_id'])[:8]}  screened  {points} points, {confirmed} confirmed  {when}"
+
+
+def agreement_note(points: pd.DataFrame, params: list[str]) -> tuple[str, bool]:
+    """One line on a screened sweep's confirmed points (:func:`confirmed_points`): how many
+    agree with Nautilus, naming those that differ, failed or were not compared; and whether
+    all agree. Empty when no point was confirmed."""
+    if points.empty:
+        return "", True
+    agree = int((points["outcome"] == "agrees").sum())
+    text = f"{agree} of {len(points)} confirmed points agree with Nautilus"
+    others = []
+    for _, row in points[points["outcome"] != "agrees"].iterrows():
+        where = " ".join(f"{name}={row[name]}" for name in params)
+        why = f": {row['detail']}" if row["detail"] else ""
+        others.append(f"{where} (run {row['id'][:8]}) {row['outcome']}{why}")
+    return text + ("; " + "; ".join(others) if others else ""), not others
 
 
 def _error_html(message: str) -> str:
@@ -199,7 +244,8 @@ class RunsBrowser:
 
 
 class SweepViewer:
-    """A sweep's metric over two of its parameters, as a heatmap."""
+    """A sweep's metric over two of its parameters, as a heatmap (a bar per value when one
+    varies); of a screened sweep, its confirmed points marked and how many agree."""
 
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
@@ -217,6 +263,7 @@ class SweepViewer:
         self.note = w.HTML()
         self.error = w.HTML()
         self.view = w.Output()
+        self.agreement = w.HTML()  # a screened sweep: how many confirmed points agree
         show_figure(self.view, placeholder_figure("no sweep chosen"))
         self._runs = pd.DataFrame()
         self.sweep.observe(lambda _: self._sweep_changed(), names="value")
@@ -230,6 +277,7 @@ class SweepViewer:
                 self.note,
                 self.error,
                 self.view,
+                self.agreement,
             ]
         )
         self.refresh()
@@ -237,21 +285,34 @@ class SweepViewer:
     def refresh(self) -> None:
         """Reload the list of sweeps (newest first)."""
         sweeps = self.store.sweeps()
+        screened = self._screened_counts() if len(sweeps) else {}
         options = [
-            (f"{str(row['sweep_id'])[:8]}  {row['runs']} runs  {row['created_at']:%Y-%m-%d %H:%M}",
-             str(row["sweep_id"]))
+            (sweep_choice_label(row, screened.get(str(row["sweep_id"]))), str(row["sweep_id"]))
             for _, row in sweeps.iterrows()
-        ]  # fmt: skip
+        ]
         keep = self.sweep.value if self.sweep.value in [v for _, v in options] else None
         self.sweep.options = options
         self.note.value = "" if options else "No sweeps stored yet: run `research-lib sweep`."
         self.sweep.value = keep or (options[0][1] if options else None)
 
+    def _screened_counts(self) -> dict[str, tuple[int, int]]:
+        """Per screened sweep: its screened points and how many Nautilus confirmed."""
+        runs = self.store.list(limit=None)
+        runs = runs[runs["sweep_id"].notna()]
+        vector = runs[runs["engine"] == "vector"].groupby("sweep_id").size()
+        confirmed = runs[runs["twin_id"].notna()].groupby("sweep_id").size()
+        return {str(s): (int(n), int(confirmed.get(s, 0))) for s, n in vector.items()}
+
     def _sweep_changed(self) -> None:
         self._runs = pd.DataFrame()
+        self.agreement.value = ""
         if self.sweep.value is None:
             return
-        runs = self.store.list(sweep_id=self.sweep.value, status="completed", limit=None)
+        runs = self.store.list(
+            sweep_id=self.sweep.value, limit=None, extra_columns=("agreement",)
+        )  # a confirmation that failed is marked too
+        runs = runs[(runs["status"] == "completed") | runs["twin_id"].notna()]
+        runs = runs.reset_index(drop=True)
         configs = run_configs(runs)
         varying = [
             key
@@ -267,6 +328,9 @@ class SweepViewer:
             self.y.value = varying[1] if len(varying) > 1 else (varying[0] if varying else None)
         finally:
             self._loading = False
+        if is_screened(runs):
+            text, agree = agreement_note(confirmed_points(runs, varying), varying)
+            self.agreement.value = html.escape(text) if agree else _error_html(text)
         self.draw()
 
     def draw(self) -> None:
@@ -298,15 +362,10 @@ class SweepViewer:
 
     def _bars(self, name: str) -> Any:
         """The metric per value of the one parameter that varies, in its order."""
-        values = [config.get(name) for config in run_configs(self._runs)]
-        frame = self._runs.assign(_value=values).sort_values("_value", kind="stable")
-        frame["_value"] = [f"{name}={v}" for v in frame["_value"]]
-        figure = metric_bars(frame, self.metric.value, label_column="_value")
-        figure.update_layout(
+        return sweep_bars(
+            self._runs, name, self.metric.value,
             title=f"Sweep {str(self.sweep.value)[:8]}: {self.metric.value} by {name}",
-            xaxis_title=name,
-        )
-        return figure
+        )  # fmt: skip
 
 
 class Dashboard:

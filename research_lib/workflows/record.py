@@ -55,6 +55,7 @@ def run_backtest(
     source: str = "python",
     tags: list[str] | tuple[str, ...] = (),
     sweep_id: str | None = None,
+    study_id: str | None = None,
     notebook_path: str | None = None,
     verbose: bool = False,
     options: EngineOptions = EngineOptions(),
@@ -88,6 +89,7 @@ def run_backtest(
         source=source,
         tags=tuple(tags),
         sweep_id=sweep_id,
+        study_id=study_id,
         notebook_path=notebook_path,
         strategy=strategy,
         config=dict(params or {}),
@@ -130,7 +132,7 @@ def failure_record(record: RunRecord, exc: BaseException, duration: float) -> Ru
     Call it while handling ``exc``: the traceback is the one being handled.
     """
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return RunRecord.failed(
+    failed = RunRecord.failed(
         error,
         traceback.format_exc(),
         id=record.id,
@@ -145,6 +147,7 @@ def failure_record(record: RunRecord, exc: BaseException, duration: float) -> Ru
         notebook_path=record.notebook_path,
         duration_seconds=duration,
     )
+    return replace(failed, study_id=record.study_id)
 
 
 def record_failure(results: Any, record: RunRecord) -> str:

@@ -188,7 +188,7 @@ def _screen_and_confirm(
     tasks = _chunks(plan, chosen, balance, settings.get("periods_per_year"), workers)
     screened = time.perf_counter()
     outcomes = executor.run_tasks(
-        screen_chunk, tasks, on_lost=_lost_chunk, failed=lambda o: o.error is not None,
+        screen_chunk, tasks, on_lost=lost_chunk, failed=lambda o: o.error is not None,
         desc=f"screen {sweep_id[:8]}", **run,
     )  # fmt: skip
     outcomes.sort(key=lambda o: o.index)
@@ -197,13 +197,13 @@ def _screen_and_confirm(
     column = rank_column(by, plan.grid)
     best = _best(found, column, confirm)
     again = vector.run_points(
-        plan.run_config.strategy_name, [_params_of(found[i].grid, plan) for i in best], market,
+        plan.run_config.strategy_name, [params_of(found[i].grid, plan) for i in best], market,
         execution=chosen, starting_balance=balance,
         periods_per_year=settings.get("periods_per_year"), keep_trades=True, keep_equity=True,
         config_path=plan.run_config.config_path,
     )  # fmt: skip
     twins = dict(zip(best, again, strict=True))  # the best points with trades and equity
-    records = _Records(plan, market, settings, {**options, "sweep_id": sweep_id})
+    records = Records(plan, market, settings, {**options, "sweep_id": sweep_id})
     bundles = [records.bundle(point, twins.get(i)) for i, point in enumerate(found)]
     saved = store.save_bundles_or_keep(bundles)
     kept = [where for where in saved if where != str(store.path)]
@@ -258,7 +258,7 @@ def _chunks(
     plan: SweepPlan, execution: Execution, balance: float, periods: Any, workers: int | None
 ) -> list[ScreenTask]:
     """The grid in about :data:`TASKS_PER_WORKER` chunks per worker, in grid order."""
-    params = [_params_of(point, plan) for point in plan.points]
+    params = [params_of(point, plan) for point in plan.points]
     count = max(1, min(len(params), TASKS_PER_WORKER * (workers or 2)))
     size = math.ceil(len(params) / count)
     return [
@@ -268,18 +268,18 @@ def _chunks(
     ]  # fmt: skip
 
 
-def _params_of(point: Point, plan: SweepPlan | None = None) -> dict[str, Any]:
+def params_of(point: Point, plan: SweepPlan | None = None) -> dict[str, Any]:
     """A point's strategy values: the config's, then the point's (no wiring)."""
     base = plan.run_config.params if plan is not None else {}
     return {k: v for k, v in {**base, **point}.items() if k not in WIRING}
 
 
-def _lost_chunk(task: ScreenTask, reason: str) -> ScreenOutcome:
+def lost_chunk(task: ScreenTask, reason: str) -> ScreenOutcome:
     return ScreenOutcome(task.index, [], 0.0, reason)
 
 
 @dataclass(frozen=True)
-class _Point:
+class ScreenedPoint:
     """One screened point: its grid values, its run (None if its chunk failed), its time."""
 
     grid: Point
@@ -288,16 +288,16 @@ class _Point:
     error: str | None = None
 
 
-def _points(plan: SweepPlan, task: ScreenTask, outcome: ScreenOutcome) -> list[_Point]:
+def _points(plan: SweepPlan, task: ScreenTask, outcome: ScreenOutcome) -> list[ScreenedPoint]:
     """A chunk's points, in grid order, with their runs."""
     grid = plan.points[task.first : task.first + len(task.points)]
     each = outcome.seconds / max(1, len(task.points))
     if outcome.error is not None:
-        return [_Point(g, None, each, outcome.error) for g in grid]
-    return [_Point(g, r, each) for g, r in zip(grid, outcome.runs, strict=True)]
+        return [ScreenedPoint(g, None, each, outcome.error) for g in grid]
+    return [ScreenedPoint(g, r, each) for g, r in zip(grid, outcome.runs, strict=True)]
 
 
-def _best(found: list[_Point], column: str, count: int) -> list[int]:
+def _best(found: list[ScreenedPoint], column: str, count: int) -> list[int]:
     """The indexes of the ``count`` best points by ``column`` (highest first; NaN never),
     ties in grid order. Parameters rank as numbers, highest first, too."""
     scored = []
@@ -310,7 +310,7 @@ def _best(found: list[_Point], column: str, count: int) -> list[int]:
     return [i for _, i in sorted(scored)[:count]]
 
 
-class _Records:
+class Records:
     """The runs records of screened points: what a Nautilus run of the point would record."""
 
     def __init__(self, plan: SweepPlan, market: MarketData, settings: dict, options: dict):
@@ -321,11 +321,12 @@ class _Records:
         }  # fmt: skip
         self.versions = versions()
 
-    def bundle(self, point: _Point, twin: vector.VectorRun | None) -> Any:
+    def bundle(self, point: ScreenedPoint, twin: vector.VectorRun | None) -> Any:
         config = self.plan.run_config
         bars, market = self.market.bars, self.market
         base = dict(
-            id=str(uuid.uuid4()), source="sweep", sweep_id=self.options["sweep_id"],
+            id=str(uuid.uuid4()), source=self.options.get("source", "sweep"),
+            sweep_id=self.options.get("sweep_id"), study_id=self.options.get("study_id"),
             tags=tuple(self.options.get("tags") or ()), strategy=config.strategy_name,
             strategy_path=config.strategy_path, config_path=config.config_path,
             settings=self.settings, duration_seconds=point.seconds, engine="vector",
@@ -335,7 +336,7 @@ class _Records:
         if point.run is None:
             record = RunRecord.failed(point.error or "failed", config=values)
             return summary_bundle(replace(record, **base, status="failed"))
-        resolved, _ = resolve_config(config.config_path, _params_of(point.grid, self.plan), market)
+        resolved, _ = resolve_config(config.config_path, params_of(point.grid, self.plan), market)
         metrics = point.run.metrics
         record = RunRecord(
             **base, config=resolved, symbol=market.spec.symbol,

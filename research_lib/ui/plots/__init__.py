@@ -5,8 +5,9 @@ in :data:`COLORS`). Times are drawn as naive UTC and labelled so. The figures li
 
 - :mod:`~research_lib.ui.plots.price`: one run's price, indicators and trades;
 - :mod:`~research_lib.ui.plots.equity`: equity and drawdown, equity curves overlaid;
-- :mod:`~research_lib.ui.plots.runs`: a metric per run, a metric over a sweep's parameters,
-  run labels from the parameters that differ (``fast=5``);
+- :mod:`~research_lib.ui.plots.runs`: a metric per run, a metric over a sweep's parameters
+  (a screened sweep's points confirmed in Nautilus marked), run labels from the parameters
+  that differ (``fast=5``);
 - :mod:`~research_lib.ui.plots.stored`: the same, read from a results store;
 - :mod:`~research_lib.ui.plots.style`: template, colours, the time axis (nights and weekends
   without bars cut out).
@@ -25,7 +26,14 @@ from research_lib.ui.plots.price import (
     price_figure,
     strategy_params,
 )
-from research_lib.ui.plots.runs import metric_bars, run_labels, sweep_grid, sweep_heatmap
+from research_lib.ui.plots.runs import (
+    confirmed_points,
+    metric_bars,
+    run_labels,
+    sweep_bars,
+    sweep_grid,
+    sweep_heatmap,
+)
 from research_lib.ui.plots.stored import equity_overlay_from_store, sweep_heatmap_from_store
 from research_lib.ui.plots.style import (
     COLORS,
@@ -44,6 +52,7 @@ __all__ = [
     "TIME_HOVER",
     "bar_spec_of",
     "close_times",
+    "confirmed_points",
     "drawdown_pct",
     "equity_figure",
     "equity_overlay",
@@ -54,6 +63,7 @@ __all__ = [
     "price_figure",
     "run_labels",
     "strategy_params",
+    "sweep_bars",
     "sweep_grid",
     "sweep_heatmap",
     "sweep_heatmap_from_store",

@@ -1,12 +1,18 @@
-"""Figures over many runs: one metric per run, and a metric over two parameters of a sweep.
+"""Figures over many runs: one metric per run, and a metric over one or two parameters of a sweep.
 
 ``runs`` is a frame with a row per run, as ``ResultsStore.list`` or a sweep returns it: metric
 columns by name (labels and number formats come from :mod:`research_lib.model.metrics`),
 optionally an ``id`` and a ``config`` (JSON text or dicts).
+
+A screened sweep (runs with ``engine = 'vector'``) is drawn from its screened points only,
+one per grid point; its points confirmed in Nautilus (runs with a ``twin_id``, and an
+``agreement`` JSON column, or ``agrees``/``detail`` columns) are marked on top: a ring where
+Nautilus agrees, a red cross where it differs or failed (:func:`confirmed_points`).
 """
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,10 +22,33 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from research_lib.errors import ConfigError, did_you_mean
+from research_lib.model.metrics import format_metric
 from research_lib.model.params import short_name
 from research_lib.ui.plots.style import COLORS, TEMPLATE, metric_axis, tick_format
 
-__all__ = ["metric_bars", "run_labels", "sweep_grid", "sweep_heatmap"]
+__all__ = [
+    "SCREENED_NOTE",
+    "confirmed_points",
+    "is_screened",
+    "metric_bars",
+    "run_labels",
+    "screened_rows",
+    "sweep_bars",
+    "sweep_grid",
+    "sweep_heatmap",
+]
+
+SCREENED_NOTE = (
+    "screened on the vector engine; ○ confirmed in Nautilus and agrees, "
+    "✕ confirmed in Nautilus and differs (or failed)"
+)
+# How a confirmed point is marked, by its outcome: legend name, marker symbol, colour, size.
+MARKS = {
+    "agrees": ("confirmed in Nautilus: agrees", "circle-open", "#212121", 30),
+    "differs": ("confirmed in Nautilus: differs", "x-thin-open", COLORS["negative"], 22),
+    "failed": ("confirmed in Nautilus: failed", "x-thin-open", COLORS["negative"], 22),
+    "unknown": ("confirmed in Nautilus: not compared", "circle-open", COLORS["flat"], 30),
+}
 
 
 def _check_column(frame: pd.DataFrame, name: str, what: str) -> None:
@@ -132,21 +161,12 @@ def run_configs(runs: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def sweep_grid(
-    runs: pd.DataFrame, x: str = "fast_period", y: str = "slow_period", metric: str = "sharpe"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The mean of ``metric`` per (``y``, ``x``) parameter pair and the number of runs behind
-    each cell, as two frames (index: ``y`` values, columns: ``x`` values, both sorted).
-
-    Parameters are read from each run's ``config`` (JSON text or dict), or from columns of
-    those names. Missing metric values (failed runs) are skipped; empty cells are NaN.
-    """
-    _check_column(runs, metric, "metric")
-    if x == y:
-        raise ConfigError(f"a heatmap needs two parameters, got {x} twice: pick another y")
+def _param_values(runs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The values of parameters ``names`` per run, from its ``config`` or columns so named;
+    raises :class:`ConfigError` for a parameter no run has."""
     configs = run_configs(runs)
     points = pd.DataFrame(index=range(len(runs)))
-    for name in (x, y):
+    for name in names:
         column = [c.get(name) for c in configs]
         if name in runs.columns:
             column = [v if v is not None else w for v, w in zip(column, runs[name], strict=True)]
@@ -157,6 +177,23 @@ def sweep_grid(
                 f"no parameter '{name}' in the runs' configs;{did_you_mean(name, known)} "
                 f"parameters: {', '.join(known)}"
             )
+    return points
+
+
+def sweep_grid(
+    runs: pd.DataFrame, x: str = "fast_period", y: str = "slow_period", metric: str = "sharpe"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The mean of ``metric`` per (``y``, ``x``) parameter pair and the number of runs behind
+    each cell, as two frames (index: ``y`` values, columns: ``x`` values, both sorted).
+
+    Parameters are read from each run's ``config`` (JSON text or dict), or from columns of
+    those names. Missing metric values (failed runs) are skipped; empty cells are NaN. Every
+    row counts: pass :func:`screened_rows` for a screened sweep's grid.
+    """
+    _check_column(runs, metric, "metric")
+    if x == y:
+        raise ConfigError(f"a heatmap needs two parameters, got {x} twice: pick another y")
+    points = _param_values(runs, [x, y])
     points[metric] = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float)
     points = points.dropna(subset=[x, y])
     grouped = points.groupby([y, x])[metric]
@@ -168,6 +205,128 @@ def sweep_grid(
     return mean, count
 
 
+def is_screened(runs: pd.DataFrame) -> bool:
+    """Whether ``runs`` are of a screened sweep: some ran on the vector engine."""
+    return "engine" in runs.columns and bool((runs["engine"] == "vector").any())
+
+
+def screened_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows a sweep's grid is drawn from: of a screened sweep its vector runs (one per
+    point, not the Nautilus runs confirming some), of any other sweep every run."""
+    if not is_screened(runs):
+        return runs
+    return runs[runs["engine"] == "vector"].reset_index(drop=True)
+
+
+def _agreement(row: pd.Series) -> tuple[bool | None, str | None]:
+    """(agrees, detail) of a confirming run, from ``agrees``/``detail`` or ``agreement``."""
+    if "agrees" in row.index and row["agrees"] is not None and not pd.isna(row["agrees"]):
+        detail = row.get("detail")
+        return bool(row["agrees"]), None if detail is None or pd.isna(detail) else str(detail)
+    found = row.get("agreement")
+    if isinstance(found, str):
+        found = json.loads(found) if found.strip() else None
+    if isinstance(found, Mapping) and found.get("agrees") is not None:
+        return bool(found["agrees"]), found.get("detail")
+    return None, None
+
+
+def confirmed_points(
+    runs: pd.DataFrame, params: list[str] | tuple[str, ...] = (), metric: str = "sharpe"
+) -> pd.DataFrame:
+    """A screened sweep's Nautilus runs of its confirmed points, one row each: ``id`` (the
+    Nautilus run), ``twin_id`` (the screened vector run), ``status``, ``outcome``
+    (``agrees``, ``differs``, ``failed`` or ``unknown`` when no agreement was recorded),
+    ``detail``, the ``params`` values, ``metric`` (Nautilus) and ``vector_<metric>``.
+    Empty (with those columns) for a sweep that was not screened."""
+    vector_metric = f"vector_{metric}"
+    columns = ["id", "twin_id", "status", "outcome", "detail", *params, metric, vector_metric]
+    if not is_screened(runs) or "twin_id" not in runs.columns:
+        return pd.DataFrame(columns=columns)
+    _check_column(runs, metric, "metric")
+    runs = runs.reset_index(drop=True)
+    chosen = runs["twin_id"].notna() & (runs["engine"] != "vector")
+    values = _param_values(runs, list(params))[chosen.to_numpy()]
+    rows = runs[chosen]
+    vector = runs[runs["engine"] == "vector"].drop_duplicates("id").set_index("id")[metric]
+    outcomes, details = [], []
+    for _, row in rows.iterrows():
+        agrees, detail = _agreement(row)
+        failed = row.get("status") == "failed"
+        outcomes.append(
+            "failed" if failed else "unknown" if agrees is None else
+            "agrees" if agrees else "differs"
+        )  # fmt: skip
+        error = row.get("error")
+        details.append(str(error) if failed and isinstance(error, str) else detail)
+    frame = pd.DataFrame(
+        {
+            "id": rows["id"].astype(str).to_numpy(),
+            "twin_id": rows["twin_id"].astype(str).to_numpy(),
+            "status": rows["status"].to_numpy() if "status" in rows else None,
+            "outcome": outcomes,
+            "detail": details,
+        }
+    )
+    for name in params:
+        frame[name] = values[name].to_numpy()
+    frame[metric] = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype=float)
+    twins = rows["twin_id"].map(vector)
+    frame[vector_metric] = pd.to_numeric(twins, errors="coerce").to_numpy(dtype=float)
+    return frame[columns]
+
+
+def _marks(
+    points: pd.DataFrame, xs: list[Any], ys: list[Any], metric: str, where: list[str]
+) -> list[go.Scatter]:
+    """A marker trace per outcome of the confirmed ``points`` at (``xs``, ``ys``); hover:
+    ``where`` (the point), the Nautilus run id and both engines' ``metric``."""
+    label = metric_axis(metric)[0]
+    traces = []
+    for outcome, (name, symbol, color, size) in MARKS.items():
+        picked = [i for i, o in enumerate(points["outcome"]) if o == outcome]
+        if not picked:
+            continue
+        text = []
+        for i in picked:
+            row = points.iloc[i]
+            text.append(
+                f"{where[i]}<br>{name}<br>Nautilus run {row['id']}"
+                f"<br>{label}: Nautilus {format_metric(metric, row[metric])}, "
+                f"vector {format_metric(metric, row[f'vector_{metric}'])}"
+                + (f"<br>{html.escape(str(row['detail']))}" if row["detail"] else "")
+            )
+        traces.append(
+            go.Scatter(
+                x=[xs[i] for i in picked],
+                y=[ys[i] for i in picked],
+                mode="markers",
+                name=name,
+                marker={
+                    "symbol": symbol,
+                    "size": size,
+                    "color": color,
+                    "line": {"width": 3, "color": color},
+                },
+                hovertext=text,
+                hovertemplate="%{hovertext}<extra></extra>",
+                customdata=points["id"].iloc[picked].tolist(),
+                meta="confirmed",
+            )
+        )
+    return traces
+
+
+def _mark_layout(fig: go.Figure, title: str) -> None:
+    """A screened sweep's figure: say so under the title, the legend of marks below."""
+    fig.update_layout(
+        title={"text": title, "subtitle": {"text": SCREENED_NOTE}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        margin={"t": 80, "b": 110},
+        height=520,
+    )
+
+
 def sweep_heatmap(
     runs: pd.DataFrame,
     x: str = "fast_period",
@@ -176,8 +335,14 @@ def sweep_heatmap(
     title: str | None = None,
 ) -> go.Figure:
     """A heatmap of ``metric`` over two parameters of a sweep (see :func:`sweep_grid`):
-    duplicate points are averaged, combinations without runs are blank."""
-    mean, count = sweep_grid(runs, x, y, metric)
+    duplicate points are averaged, combinations without runs are blank.
+
+    Of a screened sweep, the cells are its screened points (:func:`screened_rows`) and each
+    point confirmed in Nautilus is marked: a ring where the two engines agree, a red cross
+    where they differ or Nautilus failed; hovering a mark shows the Nautilus run's id and
+    the metric on both engines (:func:`confirmed_points`)."""
+    screened = is_screened(runs)
+    mean, count = sweep_grid(screened_rows(runs), x, y, metric)
     label, fmt = metric_axis(metric)
     z = mean.to_numpy(dtype=float)
     finite = z[np.isfinite(z)]
@@ -206,4 +371,38 @@ def sweep_heatmap(
         yaxis={"title": y, "type": "category"},
         margin={"t": 60, "r": 20, "b": 60, "l": 70},
     )
+    if screened:
+        points = confirmed_points(runs, [x, y], metric)
+        cells_x = {v: str(v) for v in mean.columns}  # the heatmap's labels (5 == 5.0)
+        cells_y = {v: str(v) for v in mean.index}
+        at_x = [cells_x.get(v, str(v)) for v in points[x]]
+        at_y = [cells_y.get(v, str(v)) for v in points[y]]
+        where = [f"{x}={a}, {y}={b}" for a, b in zip(at_x, at_y, strict=True)]
+        fig.add_traces(_marks(points, at_x, at_y, metric, where))
+        _mark_layout(fig, title or f"{label} by {x} and {y}")
+    return fig
+
+
+def sweep_bars(
+    runs: pd.DataFrame, name: str, metric: str = "sharpe", title: str | None = None
+) -> go.Figure:
+    """A bar of ``metric`` per value of ``name``, the one parameter a sweep varies, in its
+    order, labelled ``name=value`` (:func:`metric_bars`). A screened sweep's bars are its
+    screened points, its confirmed points marked as on :func:`sweep_heatmap`."""
+    screened = is_screened(runs)
+    surface = screened_rows(runs)
+    values = _param_values(surface, [name])[name].tolist()
+    frame = surface.assign(_value=values).sort_values("_value", kind="stable")
+    frame["_value"] = [f"{name}={v}" for v in frame["_value"]]
+    label = metric_axis(metric)[0]
+    fig = metric_bars(frame, metric, label_column="_value")
+    fig.update_layout(title=title or f"{label} by {name}", xaxis_title=name)
+    if screened:
+        points = confirmed_points(runs, [name], metric)
+        bar_of = dict(zip(frame["id"].astype(str), frame["_value"], strict=True))
+        points = points[points["twin_id"].isin(bar_of)].reset_index(drop=True)
+        at_x = [bar_of[t] for t in points["twin_id"]]
+        fig.update_traces(selector={"type": "bar"}, showlegend=False)  # the legend: marks
+        fig.add_traces(_marks(points, at_x, points[f"vector_{metric}"].tolist(), metric, at_x))
+        _mark_layout(fig, title or f"{label} by {name}")
     return fig
