@@ -159,7 +159,7 @@ def test_unknown_top_level_key_suggests_the_right_one(tmp_path):
     lines = problems_of(path)
     assert lines[0] == (
         f"{path}:1: strategy_pth: unknown key; did you mean 'strategy_path'? "
-        "known: strategy, strategy_path, config_path, config, backtest, costs"
+        "known: strategy, strategy_path, config_path, config, backtest, costs, study"
     )
 
 

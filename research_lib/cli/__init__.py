@@ -18,6 +18,7 @@ from research_lib.cli import (
     report,
     results,
     strategy,
+    study,
 )
 from research_lib.cli.app import cli
 
@@ -33,6 +34,7 @@ __all__ = [
     "report",
     "results",
     "strategy",
+    "study",
 ]
 
 

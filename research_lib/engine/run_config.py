@@ -24,10 +24,9 @@ rules are written once. Every problem is reported at once, as ``file:line: path:
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -36,22 +35,19 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
-from research_lib.data.instruments import validate_symbol
 from research_lib.engine.run_template import parse_params as parse_params  # re-exported
 from research_lib.engine.run_template import template as template  # re-exported
-from research_lib.errors import ConfigError, ResearchError, did_you_mean
-from research_lib.model.bars import BAR_SPEC_PATTERN, parse_bar_spec
-from research_lib.model.dates import FORMAT_HINT, parse_when, when_text
+from research_lib.engine.sections import BacktestSection, StudySection
+from research_lib.errors import ConfigError, did_you_mean
+from research_lib.model.bars import BAR_SPEC_PATTERN
 from research_lib.model.defaults import DEFAULT_SYMBOL, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Costs, merge_costs
-from research_lib.model.params import LimitedLoader, LimitError, setting_problem, value_problems
+from research_lib.model.params import LimitedLoader, LimitError, value_problems
 from research_lib.settings import defines_class, untrusted
 from research_lib.strategies import registry
 
-DEFAULT_DATA = "catalog"
 MAX_FILE_BYTES = 1_000_000  # a run config is a few hundred bytes
 
 
@@ -122,68 +118,6 @@ class RunConfigError(ConfigError):
 # -- the schema ---------------------------------------------------------------------------
 
 
-class BacktestSection(BaseModel):
-    """The optional ``backtest:`` section; command-line flags override each value."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    symbol: str | None = None
-    bar_spec: str | None = None
-    start: str | None = None
-    end: str | None = None
-    starting_balance: float | None = None
-    data: Literal["mock", "catalog"] = DEFAULT_DATA
-    fill_timing: Literal["close", "next_open"] | None = None
-    fill_volume: Literal["unlimited", "bar"] | None = None
-    periods_per_year: float | None = None
-    scheduler: str | None = None  # a Dask scheduler for sweeps: tcp://host:8786 (or "local")
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _date_text(cls, value: Any) -> Any:
-        """Dates as :func:`~research_lib.model.dates.when_text` writes them (the one rule)."""
-        if isinstance(value, (str, dt.date)):
-            try:
-                return when_text(value)
-            except ResearchError as exc:  # a YAML file has no --dayfirst: ISO is the fix
-                raise ValueError(str(exc).replace(FORMAT_HINT, "")) from exc
-        return value
-
-    @field_validator("bar_spec")
-    @classmethod
-    def _bar_spec(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_bar_spec(value)
-            except ResearchError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-    @field_validator("symbol")
-    @classmethod
-    def _safe_symbol(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                validate_symbol(value)
-            except ResearchError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-    @field_validator("starting_balance", "periods_per_year")
-    @classmethod
-    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
-        problem = setting_problem(str(info.field_name), value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BacktestSection:
-        if self.start and self.end and parse_when(self.end, end=True) < parse_when(self.start):
-            raise ValueError(f"end ({self.end}) is before start ({self.start})")
-        return self
-
-
 class RunConfigFile(BaseModel):
     """The top level of a YAML run config."""
 
@@ -195,6 +129,7 @@ class RunConfigFile(BaseModel):
     config: dict[str, Any] = {}
     backtest: BacktestSection = BacktestSection()
     costs: Costs = Costs()
+    study: StudySection = StudySection()
 
     @field_validator("strategy_path", "config_path")
     @classmethod
@@ -211,6 +146,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "": RunConfigFile,
     "backtest": BacktestSection,
     "costs": Costs,
+    "study": StudySection,
 }
 
 
@@ -229,6 +165,7 @@ class RunConfig:
     costs: Costs = field(default_factory=Costs)
     source_file: str | None = None
     not_imported: str | None = None  # why the strategy's code was only read, not imported
+    study: StudySection = field(default_factory=StudySection)
 
     def arguments(self, **overrides: Any) -> dict[str, Any]:
         """The keyword arguments of :func:`research_lib.workflows.record.run_backtest` that run
@@ -317,6 +254,7 @@ def load_run_config(path: str | Path, *, imports: bool = True) -> RunConfig:
         costs=model.costs,
         source_file=str(file),
         not_imported=not_imported,
+        study=model.study,
     )
 
 

@@ -33,13 +33,14 @@ import pandas as pd
 from research_lib.engine import vector
 from research_lib.engine.market import MarketData, load_market_data
 from research_lib.engine.run_config import BacktestSection, RunConfig
-from research_lib.engine.runner import settings_from
+from research_lib.engine.runner import settings_from, warmup_bars
 from research_lib.errors import ConfigError
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Costs, execution_of
 from research_lib.model.folds import Fold, parse_walk_forward, split_fold, walk_forward_folds
 from research_lib.store import ResultsStore
 from research_lib.store.studies import get_study, save_study
+from research_lib.strategies.registry import build_config
 from research_lib.workflows import executor
 from research_lib.workflows.grid import SweepPlan, plan_sweep
 from research_lib.workflows.record import run_backtest, store_of
@@ -287,9 +288,6 @@ def _folds(spec: dict[str, Any], market: MarketData, plan: SweepPlan) -> list[Fo
 
 def _warmup(plan: SweepPlan) -> int:
     """The most bars any point needs to warm up (its config's ``warmup_bars()``)."""
-    from research_lib.engine.runner import warmup_bars  # heavy: Nautilus configs
-    from research_lib.strategies.registry import build_config
-
     config = plan.run_config
     values = {"instrument_id": "AAPL.SIM", "bar_type": "AAPL.SIM-1-MINUTE-LAST-EXTERNAL",
               "trade_size": DEFAULT_TRADE_SIZE}  # fmt: skip
