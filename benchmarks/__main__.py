@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run the benchmark suite, print the tables, optionally write JSON.
 
     uv run python -m benchmarks [--sizes 100000,500000,1000000] [--quick] [--repeats N]
-        [--only engine,import,query,sweep,startup,list,readback] [--sweep-end DATE] [--json PATH]
+        [--only engine,import,query,sweep,startup,list,readback,store_latency,vector,funnel]
+        [--sweep-end DATE] [--json PATH]
         [--workdir DIR]
 
 Progress goes to stderr, the tables to stdout. Exit code 1 if ours and raw disagree (trade

@@ -13,6 +13,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import funnel
+
 LINEAR_SLACK = 1.10  # 1M bars may take up to 11x the time of 100k
 MIN_BARS_PER_SECOND = 16_000
 MAX_OURS_OVER_RAW = 1.10
@@ -192,6 +194,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if results.get("vector"):
         out += _vector_targets(results["vector"])
+    if results.get("funnel"):
+        out += funnel.funnel_targets(results["funnel"], _target, _check)
     if results.get("store_latency"):
         r = results["store_latency"]
         out.append(
@@ -264,6 +268,8 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
     _other_table(results, console)
     if results.get("vector"):
         vector_tables(results["vector"], console)
+    if results.get("funnel"):
+        funnel.funnel_tables(results["funnel"], console, _table)
     table = Table(title="Targets", box=box.SIMPLE_HEAD)
     for name, justify in (("target", "left"), ("wall", "right"), ("cpu", "right"),
                           ("limit", "right"), ("status (wall)", "center"),

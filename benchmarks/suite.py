@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli, data, engine, store_latency, sweeps, vector
+from benchmarks import cli, data, engine, funnel, store_latency, sweeps, vector
 from benchmarks.machine import load_average, machine_info
 from benchmarks.report import targets
 
 BENCHMARKS = (
     "engine", "import", "query", "sweep", "startup", "list", "readback", "store_latency",
     "vector",
+    "funnel",
 )  # fmt: skip
 
 
@@ -46,6 +47,12 @@ class Settings:
     vector_screen_points: int = 1_000  # the three strategies, a third each
     vector_repeats: int = 5  # samples of each measurement (medians)
     vector_peer_repeats: int = 1  # backtesting.py's grid (a Python loop per bar: ~10 s)
+    funnel_start: str = funnel.FUNNEL_START  # a year of 1-minute bars: 1,000 screened, 10 confirmed
+    funnel_end: str = funnel.FUNNEL_END
+    funnel_grid: dict[str, list[int]] = field(default_factory=lambda: dict(funnel.FUNNEL_GRID))
+    funnel_confirm: int = 10
+    funnel_screen_bars: int = 1_000_000  # the three strategies' grids through screen(), Dask
+    funnel_screen_grids: dict | None = None  # None: funnel.DASK_GRIDS
 
     @classmethod
     def quick(cls) -> Settings:
@@ -70,6 +77,15 @@ class Settings:
             vector_screen_bars=20_000,
             vector_screen_points=30,
             vector_repeats=2,
+            funnel_end="2024-01-05",
+            funnel_grid={"fast_period": [5, 10], "slow_period": [20, 40]},
+            funnel_confirm=2,
+            funnel_screen_bars=20_000,
+            funnel_screen_grids={
+                "sma_crossover": {"fast_period": [5, 10], "slow_period": [20, 40]},
+                "mean_reversion": {"lookback_period": [10, 20], "num_std_dev": [2.0]},
+                "momentum": {"rsi_period": [10, 14]},
+            },
         )
 
 
@@ -120,6 +136,15 @@ def run_suite(
             peer_repeats=settings.vector_peer_repeats,
             log=log,
         ),
+        "funnel": lambda: funnel.bench_funnel(
+            settings.funnel_start,
+            settings.funnel_end,
+            settings.funnel_grid,
+            settings.funnel_confirm,
+            screen_bars=settings.funnel_screen_bars,
+            screen_grids=settings.funnel_screen_grids,
+            log=log,
+        ),
     }
     for name in BENCHMARKS:
         if name not in only:
@@ -145,4 +170,7 @@ def correctness_ok(results: dict[str, Any]) -> bool:
         checks.append(results["sweep"]["same_trades"] and results["sweep"]["all_completed"])
     if "vector" in results:
         checks.append(results["vector"]["grid"]["same_as_floor"])
+    if "funnel" in results:
+        f = results["funnel"]["funnel"]
+        checks.append(f["agree"] == f["confirmed"])
     return all(checks)

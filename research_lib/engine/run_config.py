@@ -186,7 +186,7 @@ class RunConfig:
         backtest = self.backtest.model_dump(exclude={"scheduler"})  # the sweep's, not a run's
         settings = {key: value for key, value in backtest.items() if value is not None}
         settings.update({key: value for key, value in overrides.items() if value is not None})
-        if settings.get("bar_spec") is None and settings.get("data") == "catalog":
+        if settings.get("bar_spec") is None and _is_catalog(settings.get("data")):
             settings["bar_spec"] = bar_spec_of(params.get("bar_type"))
         return {
             "strategy": self.strategy_path,
@@ -195,6 +195,10 @@ class RunConfig:
             "costs": costs,
             **settings,
         }
+
+
+def _is_catalog(data: Any) -> bool:
+    return isinstance(data, str) and data == "catalog"  # data may be a bars DataFrame
 
 
 def bar_spec_of(bar_type: Any) -> str | None:

@@ -19,6 +19,8 @@ one is swept event-driven only.
 from __future__ import annotations
 
 import importlib
+import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,15 +31,15 @@ import numpy as np
 import pandas as pd
 
 from research_lib.engine.market import MarketData
-from research_lib.engine.vector_loop import SIZING_CODES, run_point
+from research_lib.engine.vector_loop import SIZING_CODES, path_stats, run_point
 from research_lib.errors import ConfigError, ConfigProblems
 from research_lib.model.bars import bar_closes, bar_interval
 from research_lib.model.defaults import DEFAULT_BALANCE, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Execution
-from research_lib.model.performance import calendar, performance
+from research_lib.model.performance import Calendar, calendar, performance, performance_of_arrays
 from research_lib.model.run import TRADE_COLUMNS
 from research_lib.strategies import registry
-from research_lib.strategies.signals import Signals
+from research_lib.strategies.signals import MEAN_REVERSION, NO_SIGNAL, Signals
 
 __all__ = ["RULES", "VectorRun", "rule_of", "run_points", "supports"]
 
@@ -104,21 +106,61 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
     )
 
 
+# The arrays and calendars of the last few markets run (a MarketData is frozen: its bars are
+# its fingerprint's), by id, with a weak reference that tells the market is still the same.
+_PREPARED: dict[int, tuple[weakref.ref, _Market, dict[Any, Calendar]]] = {}
+_PREPARED_MAX = 4
+
+
+def _prepared(market: MarketData) -> tuple[_Market, dict[Any, Calendar]] | None:
+    entry = _PREPARED.get(id(market))
+    if entry is None or entry[0]() is not market:
+        return None
+    return entry[1], entry[2]
+
+
 def _arrays(market: MarketData) -> _Market:
+    known = _prepared(market)
+    if known is not None:
+        return known[0]
     spec, bars = market.spec, market.bars
     scale = 10**spec.price_precision
     ticks = np.rint(bars["close"].to_numpy(dtype=float) * scale).astype(np.int64)
     opens = np.rint(bars["open"].to_numpy(dtype=float) * scale).astype(np.int64)
-    stamps = pd.to_datetime(bars["timestamp"], utc=True)
-    open_ts = pd.DatetimeIndex(stamps).as_unit("ns").asi8
-    closes_at = bar_closes(bars["timestamp"], market.bar_spec, session=spec.session_close)
+    column = bars["timestamp"]
+    if isinstance(column.dtype, pd.DatetimeTZDtype):  # no parsing: a view, converted
+        stamps = pd.DatetimeIndex(column).tz_convert("UTC").as_unit("ns")
+    else:
+        stamps = pd.DatetimeIndex(pd.to_datetime(column, utc=True)).as_unit("ns")
+    open_ts = stamps.asi8
+    closes_at = bar_closes(stamps, market.bar_spec, session=spec.session_close)
     close_ns = pd.DatetimeIndex(closes_at).as_unit("ns").asi8
-    return _Market(
+    data = _Market(
         ticks, opens, ticks.astype(np.float64) / scale, open_ts,
         close_ns, float(spec.tick), float(scale),
         float(spec.point_value), float(spec.increment), bar_interval(market.bar_spec),
         _utc(close_ns).rename("timestamp"),
     )  # fmt: skip
+    for array in (ticks, opens, data.closes, open_ts, close_ns):
+        array.flags.writeable = False  # shared by every point (and run) on these bars
+    try:
+        ref = weakref.ref(market, lambda _, key=id(market): _PREPARED.pop(key, None))
+    except TypeError:  # pragma: no cover - a market that cannot be weakly referenced
+        return data
+    while len(_PREPARED) >= _PREPARED_MAX:
+        _PREPARED.pop(next(iter(_PREPARED)))
+    _PREPARED[id(market)] = (ref, data, {})
+    return data
+
+
+def _calendar(market: MarketData, data: _Market, periods_per_year: float | None) -> Calendar:
+    known = _prepared(market)
+    calendars = known[1] if known is not None and known[0] is data else {}
+    if periods_per_year not in calendars:
+        calendars[periods_per_year] = calendar(
+            market.bars, data.interval, periods_per_year, closes=data.index
+        )
+    return calendars[periods_per_year]
 
 
 def run_points(
@@ -148,28 +190,33 @@ def run_points(
         raise ConfigError("the vector engine needs fill_volume 'unlimited'")
     points = checked_points(strategy, points, market, config_path)
     data = _arrays(market)
-    known = calendar(market.bars, data.interval, periods_per_year, closes=data.index)
+    known = _calendar(market, data, periods_per_year)
     costs = execution.costs
     n = len(data.ticks)
     runs = []
     for point in points:
         signals = rule(data.ticks, data.closes, point)
         equity = np.empty(n)
-        trades_int = np.zeros((n + 1, 5), dtype=np.int64)
-        trades_float = np.zeros((n + 1, 2))
-        count = run_point(
-            signals.rule, signals.targets,
-            signals.bands if signals.bands is not None else np.zeros((4, 1), dtype=np.bool_),
-            signals.warm,
-            data.opens, data.ticks,
-            data.open_ts, data.close_ts, execution.fill_timing == "next_open",
-            data.scale, data.point, data.increment,
-            SIZING_CODES[str(point.get("sizing", "quantity"))],
-            float(point.get("trade_size", DEFAULT_TRADE_SIZE)), float(starting_balance),
-            _fraction(costs.commission_rate), costs.commission_per_unit,
-            costs.commission_per_order,
-            costs.slippage_ticks, costs.slippage_bps, equity, trades_int, trades_float,
-        )  # fmt: skip
+        rows = min(_decisions(signals) + 1, n + 1)  # a trade's entry is a decision's fill
+        while True:
+            trades_int = np.empty((rows, 5), dtype=np.int64)
+            trades_float = np.empty((rows, 2))
+            count = run_point(
+                signals.rule, signals.targets,
+                signals.bands if signals.bands is not None else np.zeros((4, 1), dtype=np.bool_),
+                signals.warm,
+                data.opens, data.ticks,
+                data.open_ts, data.close_ts, execution.fill_timing == "next_open",
+                data.scale, data.point, data.increment,
+                SIZING_CODES[str(point.get("sizing", "quantity"))],
+                float(point.get("trade_size", DEFAULT_TRADE_SIZE)), float(starting_balance),
+                _fraction(costs.commission_rate), costs.commission_per_unit,
+                costs.commission_per_order,
+                costs.slippage_ticks, costs.slippage_bps, equity, trades_int, trades_float,
+            )  # fmt: skip
+            if count <= rows:
+                break
+            rows = count  # pragma: no cover - the bound holds; never lose a trade
         runs.append(
             _outcome(
                 point,
@@ -187,6 +234,29 @@ def run_points(
     return runs
 
 
+def _decisions(signals: Signals) -> int:
+    """How many bars decide something (an upper bound on the entries)."""
+    if signals.rule == MEAN_REVERSION and signals.bands is not None:
+        return int(np.count_nonzero(signals.bands[0] | signals.bands[1]))
+    return int(np.count_nonzero(signals.targets != NO_SIGNAL))
+
+
+# Points found valid, by config class, wiring and the point's items: checking a point costs
+# milliseconds (msgspec field lookups), a grid repeats them. Only plain scalars are kept.
+_CHECKED: dict[tuple, dict[str, Any]] = {}
+_CHECKED_MAX = 100_000
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _point_key(point: Mapping[str, Any]) -> tuple | None:
+    items = []
+    for key, value in point.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return None
+        items.append((key, type(value), repr(value)))
+    return tuple(items)
+
+
 def checked_points(
     strategy: str,
     points: Sequence[Mapping[str, Any]],
@@ -196,17 +266,30 @@ def checked_points(
     """Each point with the strategy's defaults filled in, checked by its config class (the
     same rules as an event-driven run); raises :class:`ConfigProblems` naming the point."""
     _, config_path = registry.resolve_paths(strategy, config_path)
-    parameters = registry.config_parameters(registry.config_class(config_path))
-    defaults = {p.name: p.default for p in parameters if p.default is not None}
+    config_cls = registry.config_class(config_path)
+    defaults = None
     wiring = {"instrument_id": market.spec.instrument_id, "bar_type": market.bar_type,
               "trade_size": DEFAULT_TRADE_SIZE}  # fmt: skip
+    where = (config_path, config_cls, repr(market.spec.instrument_id), repr(market.bar_type))
     checked = []
     for point in points:
+        key = _point_key(point)
+        known = None if key is None else _CHECKED.get((*where, key))
+        if known is not None:
+            checked.append(dict(known))
+            continue
+        if defaults is None:
+            parameters = registry.config_parameters(config_cls)
+            defaults = {p.name: p.default for p in parameters if p.default is not None}
         values = {**defaults, **point}
         problems = registry.config_problems(config_path, values, defaults=wiring)
         if problems:
             shown = ", ".join(f"{k}={v}" for k, v in point.items())
             raise ConfigProblems([(f"point {shown}: {field}", why) for field, why in problems])
+        if key is not None and all(type(v) in _SCALARS for v in values.values()):
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[(*where, key)] = dict(values)
         checked.append(values)
     return checked
 
@@ -251,10 +334,22 @@ def _trades_frame(
 def _outcome(point, market, data, equity, ints, floats, balance, known, keep_trades,
              keep_equity):  # fmt: skip
     rows = ints
-    curve = pd.Series(equity, index=data.index, name="equity")
-    trades = _trades_frame(ints, floats, data, full=keep_trades)
-    perf = performance(curve, market.bars, data.interval, trades, balance,
-                       multiplier=data.point, known=known)  # fmt: skip
+    curve = pd.Series(equity, index=data.index, name="equity") if keep_equity else None
+    trades = _trades_frame(ints, floats, data) if keep_trades else None
+    if len(equity) and math.isfinite(balance) and balance > 0:  # else as performance() says
+        entries, exits = np.ascontiguousarray(ints[:, 1]), np.ascontiguousarray(ints[:, 2])
+        deepest, longest, exposure = path_stats(
+            float(balance), equity, known.starts[0], data.close_ts, entries, exits
+        )
+        perf = performance_of_arrays(
+            equity, balance, known, data.close_ts,
+            (floats[:, 1], ints[:, 3] / data.scale, floats[:, 0], entries, exits),
+            multiplier=data.point, drawdown=(deepest, int(longest)), exposure=exposure,
+        )  # fmt: skip
+    else:
+        perf = performance(pd.Series(equity, index=data.index, name="equity"), market.bars,
+                           data.interval, _trades_frame(ints, floats, data, full=keep_trades),
+                           balance, multiplier=data.point, known=known)  # fmt: skip
     final = float(equity[-1]) if len(equity) else balance
     metrics = {
         "final_capital": final,
@@ -262,7 +357,4 @@ def _outcome(point, market, data, equity, ints, floats, balance, known, keep_tra
         "trade_count": float(len(rows)),
         **perf.values,
     }
-    return VectorRun(
-        dict(point), metrics, trades if keep_trades else None, curve if keep_equity else None,
-        perf.to_dict(),
-    )  # fmt: skip
+    return VectorRun(dict(point), metrics, trades, curve, perf.to_dict())

@@ -174,3 +174,55 @@ def run_point(
         elif n > 0:  # the closing fill at the last close is part of the last bar's equity
             equity_out[last] = cash
     return trades
+
+
+@njit(cache=True)
+def path_stats(balance0, equity, start, closes, entries, exits):  # fmt: skip
+    """Rules 9 and 11 of :mod:`research_lib.model.performance` over the path ``balance0``,
+    ``equity`` (E_0 at ``start``, E_t at ``closes[t - 1]``) and trades open from ``entries``
+    to ``exits`` (ns), exactly as it computes them: (max drawdown, the longest spell below a
+    peak in ns, exposure)."""
+    peak = balance0
+    deepest = balance0 / peak - 1.0
+    seen = not math.isnan(deepest)
+    longest = 0
+    spell = -1  # the index of the peak before the current spell below it, or -1
+    spell_start = start
+    times_last = start
+    for t in range(1, len(equity) + 1):
+        value = equity[t - 1]
+        if not math.isnan(value) and (math.isnan(peak) or value > peak):
+            peak = value
+        fall = value / peak - 1.0
+        if not math.isnan(fall) and (not seen or fall < deepest):
+            deepest, seen = fall, True
+        below = value < peak
+        before = start if t == 1 else closes[t - 2]
+        if below and spell < 0:
+            spell = t - 1
+            spell_start = before
+        if not below and spell >= 0:
+            longest = max(longest, closes[t - 1] - spell_start)
+            spell = -1
+        times_last = closes[t - 1]
+    if spell >= 0:
+        longest = max(longest, times_last - spell_start)
+    if not seen:
+        deepest = math.nan
+    opened = np.zeros(len(closes) + 1, dtype=np.int64)
+    nat = np.iinfo(np.int64).min
+    for j in range(len(entries)):
+        if entries[j] == nat:
+            continue
+        end = exits[j] if exits[j] != nat else np.iinfo(np.int64).max
+        first = np.searchsorted(closes, entries[j], side="left")
+        after = max(np.searchsorted(closes, end, side="left"), first)
+        opened[first] += 1
+        opened[after] -= 1
+    covered = 0
+    running = 0
+    for k in range(len(closes)):
+        running += opened[k]
+        if running > 0:
+            covered += 1
+    return deepest, longest, covered / len(closes) if len(closes) else 0.0

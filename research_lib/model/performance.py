@@ -282,34 +282,75 @@ def performance(
         none = dict.fromkeys(PERFORMANCE_METRICS)
         return Performance(none, dict.fromkeys(PERFORMANCE_METRICS, NO_BARS), annual, 0)
     _check_lengths(equity, starts)
-    values = equity.to_numpy(dtype=float)
-    ends = values[known.period_ends]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        returns = ends / np.concatenate(([float(initial_capital)], ends[:-1])) - 1.0
-    path = _path(equity, initial_capital)
     closes = known.closes
     if closes is None:
         closes = to_utc(pd.DatetimeIndex(equity.index)).as_unit("ns").asi8
-    times = np.concatenate((starts[:1], closes))
+    return performance_of_arrays(
+        equity.to_numpy(dtype=float), initial_capital, known, closes,
+        _trade_arrays(trades), multiplier=multiplier,
+    )  # fmt: skip
+
+
+# What the trade metrics read of each trade: realized P&L, entry price, quantity, entry and
+# exit times (int64 UTC ns, NaT as int64 min).
+TradeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def performance_of_arrays(
+    values: np.ndarray,
+    initial_capital: float,
+    known: Calendar,
+    closes: np.ndarray,
+    trades: TradeArrays | None,
+    *,
+    multiplier: float = 1.0,
+    drawdown: tuple[float, int] | None = None,
+    exposure: float | None = None,
+) -> Performance:
+    """:func:`performance` of equity ``values`` (one per bar, not empty) closing at
+    ``closes`` (int64 ns) and of ``trades`` (None or empty: no trades), for engines that hold
+    arrays. ``drawdown`` (max drawdown, its longest spell in ns) and ``exposure``, when given,
+    are what rules 9 and 11 give, computed by the caller."""
+    ends = values[known.period_ends]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = ends / np.concatenate(([float(initial_capital)], ends[:-1])) - 1.0
+    path = np.concatenate(([float(initial_capital)], values))
+    times = np.concatenate((known.starts[:1], closes))
+    if drawdown is None:
+        drawdown = _drawdowns(path, times)
+    if trades is not None and len(trades[0]) == 0:
+        trades = None
     outcomes: dict[str, _Outcome] = {
         "total_return": float(path[-1] / path[0] - 1.0),
-        **_return_ratios(returns, annual.periods_per_year),
+        **_return_ratios(returns, known.annual.periods_per_year),
         "cagr": _cagr(path, len(returns), (times[-1] - times[0]) / (YEAR_DAYS * DAY_NS)),
-        "max_drawdown": _max_drawdown(path),
-        "max_drawdown_days": _longest_drawdown(path, times) / DAY_NS,
+        "max_drawdown": drawdown[0],
+        "max_drawdown_days": drawdown[1] / DAY_NS,
         **_trade_metrics(trades, multiplier),
-        "exposure": _exposure(trades, closes),
+        "exposure": _exposure(trades, closes) if exposure is None else exposure,
         "benchmark_return": known.benchmark,
     }
-    values: dict[str, float | None] = {}
+    metrics: dict[str, float | None] = {}
     notes: dict[str, str] = {}
     for name in PERFORMANCE_METRICS:
         outcome = outcomes[name]
         number = None if isinstance(outcome, str) else clean_number(outcome)
-        values[name] = number
+        metrics[name] = number
         if number is None:
             notes[name] = outcome if isinstance(outcome, str) else "not a finite number"
-    return Performance(values, notes, annual, len(returns))
+    return Performance(metrics, notes, known.annual, len(returns))
+
+
+def _trade_arrays(trades: pd.DataFrame | None) -> TradeArrays | None:
+    if trades is None or len(trades) == 0:
+        return None
+    return (
+        trades["realized_pnl"].to_numpy(dtype=float),
+        trades["entry_price"].to_numpy(dtype=float),
+        trades["quantity"].to_numpy(dtype=float),
+        _utc_ns(trades["entry_time"]),
+        _utc_ns(trades["exit_time"]),
+    )
 
 
 def _return_ratios(returns: np.ndarray, periods_per_year: float) -> dict[str, _Outcome]:
@@ -343,33 +384,27 @@ def _cagr(path: np.ndarray, periods: int, years: float) -> _Outcome:
         return TOO_SHORT
 
 
-def _max_drawdown(path: np.ndarray) -> float:
-    """The deepest fall below a running peak, as a fraction (rule 9)."""
+def _drawdowns(path: np.ndarray, times: np.ndarray) -> tuple[float, int]:
+    """The deepest fall below a running peak, as a fraction, and the nanoseconds of the
+    longest spell below a peak, peak to recovery (rule 9)."""
+    peaks = np.fmax.accumulate(path)
     with np.errstate(invalid="ignore"):
-        return float(np.nanmin(path / np.fmax.accumulate(path) - 1.0))
-
-
-def _longest_drawdown(path: np.ndarray, times: np.ndarray) -> int:
-    """Nanoseconds of the longest spell below a peak, peak to recovery (rule 9)."""
-    below = path < np.fmax.accumulate(path)
+        deepest = float(np.nanmin(path / peaks - 1.0))
+    below = path < peaks
     if not below.any():
-        return 0
+        return deepest, 0
     edges = np.diff(np.concatenate(([False], below, [False])).astype(np.int8))
     first_below = np.flatnonzero(edges == 1)  # path[0] is never below, so first_below >= 1
     back = np.minimum(np.flatnonzero(edges == -1), len(path) - 1)  # first point not below
-    return int((times[back] - times[first_below - 1]).max())
+    return deepest, int((times[back] - times[first_below - 1]).max())
 
 
-def _trade_metrics(trades: pd.DataFrame | None, multiplier: float) -> dict[str, _Outcome]:
+def _trade_metrics(trades: TradeArrays | None, multiplier: float) -> dict[str, _Outcome]:
     """Win rate, profit factor, expectancy and average trade return (rule 10)."""
-    if trades is None or len(trades) == 0:
+    if trades is None:
         return dict.fromkeys(TRADE_METRICS, NO_TRADES)
-    pnl = trades["realized_pnl"].to_numpy(dtype=float)
-    notional = np.abs(
-        trades["entry_price"].to_numpy(dtype=float)
-        * trades["quantity"].to_numpy(dtype=float)
-        * multiplier
-    )
+    pnl, entry_price, quantity = trades[:3]
+    notional = np.abs(entry_price * quantity * multiplier)
     losses = -pnl[pnl < 0].sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         trade_returns = pnl / notional
@@ -383,12 +418,11 @@ def _trade_metrics(trades: pd.DataFrame | None, multiplier: float) -> dict[str, 
     }
 
 
-def _exposure(trades: pd.DataFrame | None, closes: np.ndarray) -> float:
+def _exposure(trades: TradeArrays | None, closes: np.ndarray) -> float:
     """The share of bar closes with a position open (rule 11)."""
-    if trades is None or len(trades) == 0:
+    if trades is None:
         return 0.0
-    entries = _utc_ns(trades["entry_time"])
-    exits = _utc_ns(trades["exit_time"])
+    entries, exits = trades[3], trades[4]
     exits = np.where(exits == _NAT, np.iinfo(np.int64).max, exits)
     known = entries != _NAT
     first = np.searchsorted(closes, entries[known], side="left")  # first close >= entry

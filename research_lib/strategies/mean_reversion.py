@@ -25,6 +25,7 @@ from research_lib.strategies.signals import (
     Signals,
     check_range,
     float_means,
+    prefix_sums,
     window_sums,
 )
 
@@ -134,12 +135,13 @@ def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Si
     ``D**2 > k**2 * V``. Where that is a near tie (or D is 0), the bar is decided in floats
     as the strategy computes its bands."""
     n, k = int(params["lookback_period"]), float(params["num_std_dev"])
-    check_range(ticks * ticks, n)
+    square_total, biggest = prefix_sums(ticks, squares=True)
+    check_range(ticks, n, biggest=biggest)
     size = len(ticks)
     flags = np.zeros((4, size), dtype=np.bool_)  # below, above, at/above middle, at/below
     if size >= n:
-        sums = window_sums(ticks, n)
-        squares = window_sums(ticks * ticks, n)
+        sums = window_sums(ticks, n, prefix_sums(ticks)[0])
+        squares = window_sums(ticks, n, square_total)
         d = (sums - n * ticks).astype(np.float64)
         v = (n * squares - sums * sums).astype(np.float64)
         lhs, rhs = d * d, k * k * v

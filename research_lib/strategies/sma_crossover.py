@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from nautilus_trader.indicators import SimpleMovingAverage
 from nautilus_trader.model.data import Bar
 
@@ -16,8 +15,8 @@ from research_lib.strategies.signals import (
     NO_SIGNAL,
     Signals,
     check_range,
-    float_means,
-    window_sums,
+    crossing_targets,
+    prefix_sums,
 )
 
 
@@ -89,20 +88,10 @@ def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Si
     The sign is exact in integer ticks; where the averages are equal there, it is the sign
     Nautilus's float averages give (closes summed in order), as the strategy sees them."""
     fast, slow = int(params["fast_period"]), int(params["slow_period"])
-    check_range(ticks, fast, slow)
+    total, biggest = prefix_sums(ticks)
+    check_range(ticks, fast, slow, biggest=biggest)
     targets = np.full(len(ticks), NO_SIGNAL, dtype=np.int64)
     if len(ticks) < slow:
         return Signals(targets)
-    diff = window_sums(ticks, fast) * slow - window_sums(ticks, slow) * fast
-    sign = np.sign(diff[slow - 1 :]).astype(np.float64)
-    ties = np.flatnonzero(sign == 0) + slow - 1
-    if len(ties):
-        sign[ties - slow + 1] = np.sign(
-            float_means(closes, fast, ties) - float_means(closes, slow, ties)
-        )
-    filled = pd.Series(np.where(sign == 0, np.nan, sign)).ffill().fillna(0).to_numpy()
-    before = np.concatenate(([0.0], filled[:-1]))
-    change = (before != 0) & (filled != before)
-    warm = targets[slow - 1 :]
-    warm[change] = np.where(filled[change] > 0, LONG, SHORT)
+    crossing_targets(total, np.asarray(closes, dtype=np.float64), fast, slow, targets)
     return Signals(targets)

@@ -51,6 +51,7 @@ __all__ = ["CONFIRM", "agreement", "screen"]
 CONFIRM = 10  # points confirmed in Nautilus by default
 RELATIVE = 1e-9  # P&L tolerance of an agreement
 TASKS_PER_WORKER = 4  # chunks of the grid per worker: balanced, few bar shipments
+IN_PROCESS_WORK = 50_000_000  # points x bars below which screening here beats starting Dask
 
 
 @dataclass(frozen=True)
@@ -161,16 +162,22 @@ def screen(
     sweep_id = str(uuid.uuid4())
     address = executor.scheduler_address(scheduler, plan.run_config.backtest.scheduler)
     with contextlib.ExitStack() as stack:
-        cluster = None  # one cluster for both rounds: screening and confirming
-        if address or workers is None or workers > 1:
-            cluster = stack.enter_context(
-                executor.connect(workers or executor.cpu_count(), address, worker_memory,
-                                 worker_lifetime)
-            )  # fmt: skip
-            if cluster.dashboard:
-                status(f"Dask dashboard: {cluster.dashboard}")
-        run = dict(workers=workers, scheduler=address, shared=market, progress=progress,
-                   preload=("research_lib.engine.vector",), cluster=cluster)  # fmt: skip
+        opened: list[executor.Cluster] = []
+
+        def on_cluster(needed: bool) -> dict[str, Any]:
+            """Executor settings: here (a small round), or one cluster for both rounds."""
+            if not needed or not (address or workers is None or workers > 1):
+                return {"workers": 1, "scheduler": None, "cluster": None}
+            if not opened:
+                opened.append(stack.enter_context(executor.connect(
+                    workers or executor.cpu_count(), address, worker_memory, worker_lifetime,
+                )))  # fmt: skip
+                if opened[0].dashboard:
+                    status(f"Dask dashboard: {opened[0].dashboard}")
+            return {"workers": workers, "scheduler": address, "cluster": opened[0]}
+
+        run = dict(shared=market, progress=progress, preload=("research_lib.engine.vector",),
+                   where=on_cluster, chunk_workers=workers)  # fmt: skip
         return _screen_and_confirm(
             plan, market, store, sweep_id, run, chosen, settings, options, execution, by,
             confirm, started, status,
@@ -183,13 +190,15 @@ def _screen_and_confirm(
     started: float, status: Any,
 ) -> SweepResult:  # fmt: skip
     """The two rounds of :func:`screen`, on ``run``'s executor settings."""
-    workers = run["workers"]
+    run = dict(run)
+    where, workers = run.pop("where"), run.pop("chunk_workers")
+    big = len(plan.points) * len(market.bars) >= IN_PROCESS_WORK
     balance = float(settings["starting_balance"])
-    tasks = _chunks(plan, chosen, balance, settings.get("periods_per_year"), workers)
+    tasks = _chunks(plan, chosen, balance, settings.get("periods_per_year"), workers if big else 1)
     screened = time.perf_counter()
     outcomes = executor.run_tasks(
         screen_chunk, tasks, on_lost=lost_chunk, failed=lambda o: o.error is not None,
-        desc=f"screen {sweep_id[:8]}", **run,
+        desc=f"screen {sweep_id[:8]}", **run, **where(big),
     )  # fmt: skip
     outcomes.sort(key=lambda o: o.index)
     screen_seconds = time.perf_counter() - screened
@@ -220,7 +229,7 @@ def _screen_and_confirm(
             executor.run_tasks(
                 run_point, confirm_tasks, on_result=confirmer, on_lost=lost_point,
                 failed=lambda o: o.error is not None, desc=f"confirm {sweep_id[:8]}",
-                **{**run, "preload": WORKER_PRELOAD},
+                **{**run, "preload": WORKER_PRELOAD}, **where(len(best) > 1),
             )  # fmt: skip
         except KeyboardInterrupt:
             status(
@@ -259,7 +268,8 @@ def _chunks(
 ) -> list[ScreenTask]:
     """The grid in about :data:`TASKS_PER_WORKER` chunks per worker, in grid order."""
     params = [params_of(point, plan) for point in plan.points]
-    count = max(1, min(len(params), TASKS_PER_WORKER * (workers or 2)))
+    per = TASKS_PER_WORKER * (workers or 2) if workers != 1 else 1  # here: one chunk
+    count = max(1, min(len(params), per))
     size = math.ceil(len(params) / count)
     return [
         ScreenTask(i, at, plan.run_config.strategy_name, plan.run_config.config_path,
