@@ -178,51 +178,80 @@ def run_point(
 
 @njit(cache=True)
 def path_stats(balance0, equity, start, closes, entries, exits):  # fmt: skip
-    """Rules 9 and 11 of :mod:`research_lib.model.performance` over the path ``balance0``,
-    ``equity`` (E_0 at ``start``, E_t at ``closes[t - 1]``) and trades open from ``entries``
-    to ``exits`` (ns), exactly as it computes them: (max drawdown, the longest spell below a
-    peak in ns, exposure)."""
-    peak = balance0
+    """Rules 9 and 11 of :mod:`research_lib.model.performance` over the path ``balance0``
+    (finite, positive), ``equity`` (E_0 at ``start``, E_t at ``closes[t - 1]``) and trades
+    open from ``entries`` to ``exits`` (ns), exactly as it computes them: (max drawdown, the
+    longest spell below a peak in ns, exposure)."""
+    peak = balance0  # never NaN: np.fmax.accumulate keeps it over NaN values
     deepest = balance0 / peak - 1.0
-    seen = not math.isnan(deepest)
     longest = 0
-    spell = -1  # the index of the peak before the current spell below it, or -1
-    spell_start = start
-    times_last = start
-    for t in range(1, len(equity) + 1):
-        value = equity[t - 1]
-        if not math.isnan(value) and (math.isnan(peak) or value > peak):
+    below_since = -1  # while below a peak: the time of the peak point before, else -1
+    for t in range(len(equity)):
+        value = equity[t]
+        if value > peak:
             peak = value
         fall = value / peak - 1.0
-        if not math.isnan(fall) and (not seen or fall < deepest):
-            deepest, seen = fall, True
-        below = value < peak
-        before = start if t == 1 else closes[t - 2]
-        if below and spell < 0:
-            spell = t - 1
-            spell_start = before
-        if not below and spell >= 0:
-            longest = max(longest, closes[t - 1] - spell_start)
-            spell = -1
-        times_last = closes[t - 1]
-    if spell >= 0:
-        longest = max(longest, times_last - spell_start)
-    if not seen:
-        deepest = math.nan
-    opened = np.zeros(len(closes) + 1, dtype=np.int64)
-    nat = np.iinfo(np.int64).min
+        if fall < deepest:  # np.nanmin: NaN never wins
+            deepest = fall
+        if value < peak:
+            if below_since < 0:
+                below_since = start if t == 0 else closes[t - 1]
+        elif below_since >= 0:
+            longest = max(longest, closes[t] - below_since)
+            below_since = -1
+    if below_since >= 0 and len(closes):
+        longest = max(longest, closes[len(closes) - 1] - below_since)
+    return deepest, longest, _exposure(closes, entries, exits)
+
+
+@njit(cache=True)
+def _exposure(closes, entries, exits):
+    """The share of ``closes`` with a trade open (entry <= close < exit; NaT entries are
+    skipped, a NaT exit never closes), as rule 11 counts it."""
+    nat, never = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    m = len(closes)
+    if m == 0:
+        return 0.0
+    ordered = True  # entries and exits in time order (as engines book them): one sweep
+    last_entry, last_exit = nat, nat
     for j in range(len(entries)):
         if entries[j] == nat:
             continue
-        end = exits[j] if exits[j] != nat else np.iinfo(np.int64).max
+        end = exits[j] if exits[j] != nat else never
+        if entries[j] < last_entry or end < last_exit:
+            ordered = False
+            break
+        last_entry, last_exit = entries[j], end
+    covered = 0
+    if ordered:
+        k1 = 0
+        k2 = 0
+        reach = 0  # the union of the trades' close-index spans [first, after) so far
+        for j in range(len(entries)):
+            if entries[j] == nat:
+                continue
+            end = exits[j] if exits[j] != nat else never
+            while k1 < m and closes[k1] < entries[j]:
+                k1 += 1
+            while k2 < m and closes[k2] < end:
+                k2 += 1
+            first, after = k1, max(k2, k1)
+            if after > max(first, reach):
+                covered += after - max(first, reach)
+                reach = after
+        return covered / m
+    opened = np.zeros(m + 1, dtype=np.int64)
+    for j in range(len(entries)):
+        if entries[j] == nat:
+            continue
+        end = exits[j] if exits[j] != nat else never
         first = np.searchsorted(closes, entries[j], side="left")
         after = max(np.searchsorted(closes, end, side="left"), first)
         opened[first] += 1
         opened[after] -= 1
-    covered = 0
     running = 0
-    for k in range(len(closes)):
+    for k in range(m):
         running += opened[k]
         if running > 0:
             covered += 1
-    return deepest, longest, covered / len(closes) if len(closes) else 0.0
+    return covered / m

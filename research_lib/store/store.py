@@ -262,18 +262,23 @@ class ResultsStore:
     def sweeps(self) -> pd.DataFrame:
         """One row per sweep, newest first (by its newest run), in one query.
 
-        Columns: ``sweep_id``, ``runs`` (how many), ``created_at`` (of its newest run) and
-        ``configs`` (each run's config values as a dict, oldest run first).
+        Columns: ``sweep_id``, ``runs`` (how many), ``created_at`` (of its newest run),
+        ``configs`` (each run's config values as a dict, oldest run first), and for a screened
+        sweep ``screened`` (its vector runs) and ``confirmed`` (its Nautilus confirmations).
         """
         sql = (
             "SELECT sweep_id, count(*) AS runs, max(created_at) AS created_at, "
-            "list(config ORDER BY created_at NULLS LAST, id) AS configs "
+            "list(config ORDER BY created_at NULLS LAST, id) AS configs, "
+            "count(*) FILTER (WHERE engine = 'vector') AS screened, "
+            "count(twin_id) AS confirmed "
             "FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id "
             "ORDER BY max(created_at) DESC NULLS LAST, sweep_id"
         )
         with self._reader() as con:
             if con is None:
-                return pd.DataFrame(columns=["sweep_id", "runs", "created_at", "configs"])
+                return pd.DataFrame(columns=[
+                    "sweep_id", "runs", "created_at", "configs", "screened", "confirmed",
+                ])  # fmt: skip
             frame = db.query(con, sql).to_pandas()
         frame["configs"] = [[_config(c) for c in configs] for configs in frame["configs"]]
         return frame

@@ -17,6 +17,7 @@ import numpy as np
 from nautilus_trader.indicators import SimpleMovingAverage
 from nautilus_trader.indicators.base import Indicator
 from nautilus_trader.model.data import Bar
+from numba import njit
 
 from research_lib.strategies.base import FLAT, LONG, SHORT, Range, SignalConfig, SignalStrategy
 from research_lib.strategies.signals import (
@@ -26,7 +27,6 @@ from research_lib.strategies.signals import (
     check_range,
     float_means,
     prefix_sums,
-    window_sums,
 )
 
 
@@ -119,11 +119,32 @@ def _float_bands(closes: np.ndarray, n: int, k: float, at: np.ndarray) -> tuple:
     :class:`~research_lib.strategies.mean_reversion.RollingStdDev` (``math.fsum``)."""
     middle = float_means(closes, n, at)
     width = np.empty(len(at))
-    for j, i in enumerate(at):
-        window = closes[i - n + 1 : i + 1]
+    for j, i in enumerate(at.tolist()):
+        window = closes[i - n + 1 : i + 1].tolist()  # Python floats: the same IEEE doubles
         mean = math.fsum(window) / n
-        width[j] = k * math.sqrt(math.fsum((x - mean) ** 2 for x in window) / n)
+        width[j] = k * math.sqrt(math.fsum([(x - mean) ** 2 for x in window]) / n)
     return middle, width
+
+
+@njit(cache=True)
+def _band_flags(total, squares, ticks, n, k, flags):  # pragma: no cover - compiled
+    """The integer test of :func:`vector_signals` per bar from the prefix sums of the ticks
+    and of their squares: fills ``flags``, returns where it is a near tie."""
+    near = np.zeros(len(ticks), dtype=np.bool_)
+    kk = k * k
+    for i in range(n - 1, len(ticks)):
+        s = total[i + 1] - total[i + 1 - n]
+        d = float(s - n * ticks[i])
+        v = float(n * (squares[i + 1] - squares[i + 1 - n]) - s * s)
+        lhs, rhs = d * d, kk * v
+        outside = lhs > rhs and d != 0
+        flags[0, i], flags[1, i] = outside and d > 0, outside and d < 0
+        flags[2, i], flags[3, i] = d <= 0, d >= 0
+        scale = abs(rhs)
+        if scale < 1.0:  # np.maximum(|rhs|, 1.0)
+            scale = 1.0
+        near[i] = d == 0 or abs(lhs - rhs) <= 1e-6 * scale
+    return near
 
 
 def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Signals:
@@ -140,16 +161,8 @@ def vector_signals(ticks: np.ndarray, closes: np.ndarray, params: Mapping) -> Si
     size = len(ticks)
     flags = np.zeros((4, size), dtype=np.bool_)  # below, above, at/above middle, at/below
     if size >= n:
-        sums = window_sums(ticks, n, prefix_sums(ticks)[0])
-        squares = window_sums(ticks, n, square_total)
-        d = (sums - n * ticks).astype(np.float64)
-        v = (n * squares - sums * sums).astype(np.float64)
-        lhs, rhs = d * d, k * k * v
-        outside = (lhs > rhs) & (d != 0)
-        flags[0], flags[1] = outside & (d > 0), outside & (d < 0)
-        flags[2], flags[3] = d <= 0, d >= 0
-        near = (d == 0) | (np.abs(lhs - rhs) <= 1e-6 * np.maximum(np.abs(rhs), 1.0))
-        near[: n - 1] = False
+        total = prefix_sums(ticks)[0]
+        near = _band_flags(total, square_total, np.asarray(ticks, dtype=np.int64), n, k, flags)
         at = np.flatnonzero(near)
         if len(at):
             middle, width = _float_bands(closes, n, k, at)

@@ -285,7 +285,7 @@ class SweepViewer:
     def refresh(self) -> None:
         """Reload the list of sweeps (newest first)."""
         sweeps = self.store.sweeps()
-        screened = self._screened_counts() if len(sweeps) else {}
+        screened = self._screened_counts(sweeps) if len(sweeps) else {}
         options = [
             (sweep_choice_label(row, screened.get(str(row["sweep_id"]))), str(row["sweep_id"]))
             for _, row in sweeps.iterrows()
@@ -295,13 +295,13 @@ class SweepViewer:
         self.note.value = "" if options else "No sweeps stored yet: run `research-lib sweep`."
         self.sweep.value = keep or (options[0][1] if options else None)
 
-    def _screened_counts(self) -> dict[str, tuple[int, int]]:
+    def _screened_counts(self, sweeps: pd.DataFrame) -> dict[str, tuple[int, int]]:
         """Per screened sweep: its screened points and how many Nautilus confirmed."""
-        runs = self.store.list(limit=None)
-        runs = runs[runs["sweep_id"].notna()]
-        vector = runs[runs["engine"] == "vector"].groupby("sweep_id").size()
-        confirmed = runs[runs["twin_id"].notna()].groupby("sweep_id").size()
-        return {str(s): (int(n), int(confirmed.get(s, 0))) for s, n in vector.items()}
+        screened = sweeps[sweeps["screened"] > 0]
+        return {
+            str(row["sweep_id"]): (int(row["screened"]), int(row["confirmed"]))
+            for _, row in screened.iterrows()
+        }
 
     def _sweep_changed(self) -> None:
         self._runs = pd.DataFrame()

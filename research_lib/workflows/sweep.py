@@ -203,9 +203,17 @@ def sweep_ids(store: ResultsStore) -> list[str]:
     return [str(s) for s in store.sweeps()["sweep_id"]]
 
 
-def latest_sweep_id(store: ResultsStore, min_params: int = 1) -> str | None:
-    """The newest sweep varying at least ``min_params`` parameters, or None (one query)."""
-    for sweep_id, configs in store.sweeps()[["sweep_id", "configs"]].itertuples(index=False):
+def latest_sweep_id(
+    store: ResultsStore, min_params: int = 1, screened: bool | None = False
+) -> str | None:
+    """The newest sweep varying at least ``min_params`` parameters, or None (one query);
+    ``screened``: only ordinary sweeps (False), only screened ones (True), either (None)."""
+    sweeps = store.sweeps()
+    for sweep_id, configs, count in sweeps[["sweep_id", "configs", "screened"]].itertuples(
+        index=False
+    ):
+        if screened is not None and bool(count) != screened:
+            continue
         if min_params <= 1 or len(varying(configs)) >= min_params:
             return str(sweep_id)
     return None

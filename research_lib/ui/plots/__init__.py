@@ -35,6 +35,7 @@ from research_lib.ui.plots.runs import (
     sweep_heatmap,
 )
 from research_lib.ui.plots.stored import equity_overlay_from_store, sweep_heatmap_from_store
+from research_lib.ui.plots.study import fold_timeline, is_vs_oos, oos_equity, parameter_stability
 from research_lib.ui.plots.style import (
     COLORS,
     MAX_PRICE_POINTS,
@@ -57,9 +58,13 @@ __all__ = [
     "equity_figure",
     "equity_overlay",
     "equity_overlay_from_store",
+    "fold_timeline",
     "indicator_frame",
     "indicator_spec",
+    "is_vs_oos",
     "metric_bars",
+    "oos_equity",
+    "parameter_stability",
     "price_figure",
     "run_labels",
     "strategy_params",

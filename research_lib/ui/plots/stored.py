@@ -41,7 +41,8 @@ def sweep_heatmap_from_store(
     """:func:`~research_lib.ui.plots.runs.sweep_heatmap` of the completed runs of one sweep
     in a ``ResultsStore`` (or a path)."""
     store = _open(store)
-    runs = store.list(sweep_id=sweep_id, status="completed", limit=None)
+    runs = store.list(sweep_id=sweep_id, limit=None, extra_columns=("agreement",))
+    runs = runs[(runs["status"] == "completed") | runs["twin_id"].notna()]  # failed: marked
     if runs.empty:
         raise ConfigError(f"no completed runs with sweep id '{sweep_id}' in {store.path}")
     return sweep_heatmap(runs, x, y, metric, title=f"Sweep {sweep_id}: {metric} by {x}, {y}")
