@@ -29,7 +29,9 @@ from servers import free_port, kernel_processes, server, wait_until
 
 from research_lib.store import ResultsStore
 from research_lib.ui.report import write_report
+from research_lib.ui.study_report import write_study_report
 from research_lib.workflows.record import run_backtest
+from research_lib.workflows.study import run_study
 from research_lib.workflows.sweep import ensure_demo_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,4 +216,49 @@ def test_html_report_renders_offline(tmp_path: Path) -> None:
         assert drawn and all(drawn)
         assert f"{result.trade_count} trades" in price_title(titles)
         assert any(t.startswith("Equity and drawdown") for t in titles)
+        assert asked == [] and console.errors == []
+
+
+def test_study_report_renders_offline(tmp_path: Path) -> None:
+    result = run_study(
+        "sma_crossover", {"fast_period": [5, 10], "slow_period": [20, 30]},
+        walk_forward="train=1W,test=1W", data="mock", start="2024-01-02", end="2024-01-24",
+        results=tmp_path / "r.duckdb", progress=False, workers=1,
+    )  # fmt: skip
+    path = write_study_report(result, tmp_path / "study.html")
+    with browser(CHROMIUM) as chromium:
+        page = chromium.new_page()
+        console = Console()
+        console.watch(page)
+        asked: list[str] = []
+
+        def offline(route) -> None:  # the report must need nothing but itself
+            if route.request.url.startswith("file:"):
+                route.continue_()
+            else:
+                asked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", offline)
+        page.goto(path.as_uri())
+        titles = wait_for_titles(page, lambda t: len(t) >= 4, timeout=60)
+        drawn = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".map(d => d.querySelectorAll('svg.main-svg').length > 0 && d.data.length > 0)"
+        )
+        assert drawn == [True] * 4
+        assert [t.split(":")[0] for t in titles] == [
+            "Folds", "Out-of-sample equity", "Sharpe ratio", "Chosen parameters per fold"
+        ]  # fmt: skip
+        folds = len(result.folds)
+        # the timeline drew a bar per window, the curve all its points, a marker per fold
+        bars = page.locator("#study-timeline g.point").count()
+        assert bars == 2 * folds
+        traces = dict(plots(page))
+        assert traces[titles[2]] == ["y = x (no degradation)", "least squares", "fold"]
+        lengths = plot_traces(page)
+        assert lengths[1] == [["out-of-sample equity", len(result.oos_equity)]]
+        assert page.locator("#study-is-vs-oos g.points path.point").count() == folds
+        for reading in result.readings:
+            assert page.get_by_text(reading, exact=True).count() == 1
         assert asked == [] and console.errors == []

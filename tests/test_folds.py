@@ -4,6 +4,8 @@ the timestamps with pandas boolean masks, not with the module's helpers."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,15 +105,32 @@ def test_months_follow_the_calendar():
     assert Duration(1, "years").after(utc("2024-02-29")) == utc("2025-02-28")
 
 
+def test_a_step_shorter_than_the_test_window_is_refused() -> None:
+    with pytest.raises(ConfigError, match="step 2W is shorter than test 30D: the test windows"):
+        parse_walk_forward("train=1Y,test=30D,step=2W")
+
+
+def test_month_trains_and_week_tests_give_test_windows_end_to_end() -> None:
+    # 1M + 2W from different starts is not 2W apart: each test start counts from the first
+    minutes = pd.date_range("2024-01-02 14:30", "2024-04-30 20:59", freq="1min", tz="UTC")
+    minutes = minutes[minutes.dayofweek < 5]
+    folds = walk_forward_folds(minutes, "train=1M,test=2W")
+    for before, after in itertools.pairwise(folds):
+        assert after.test_start == before.test_end + pd.Timedelta(1, "ns")
+    assert [f.test_start.strftime("%m-%d") for f in folds[:4]] == [
+        "02-02", "02-16", "03-01", "03-15",
+    ]  # fmt: skip
+
+
 def test_walk_forward_specs():
     assert parse_walk_forward("train=12M,test=3M") == WalkForward(
         Duration(12, "months"), Duration(3, "months"), Duration(3, "months"), anchored=False
     )
-    spec = parse_walk_forward(" train = 1Y , test=30D, step=2W, anchored=true ")
+    spec = parse_walk_forward(" train = 1Y , test=2W, step=30D, anchored=true ")
     assert spec == WalkForward(
-        Duration(1, "years"), Duration(30, "days"), Duration(2, "weeks"), anchored=True
+        Duration(1, "years"), Duration(2, "weeks"), Duration(30, "days"), anchored=True
     )
-    assert spec.text == "train=1Y,test=30D,step=2W,anchored=true"
+    assert spec.text == "train=1Y,test=2W,step=30D,anchored=true"
     assert parse_walk_forward(spec.text) == spec
     assert parse_walk_forward("train=12M,test=3M", anchored=True).anchored
     assert parse_walk_forward("train=12M,test=3M,anchored=no", anchored=False).anchored is False

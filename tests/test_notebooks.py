@@ -28,12 +28,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PARAMETERISED = ROOT / "notebooks" / "03_parameterised_backtest.ipynb"
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [nb.name for nb in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_interactive_backtest.ipynb",
         "03_parameterised_backtest.ipynb",
         "04_compare_results.ipynb",
+        "05_walk_forward.ipynb",
     ]
 
 

@@ -149,6 +149,11 @@ def parse_walk_forward(text: str, anchored: bool | None = None) -> WalkForward:
             raise ConfigError(f"{where}: {key}= is missing (e.g. train=12M,test=3M)")
     train, test = lengths["train"], lengths["test"]
     step = lengths.get("step", test)
+    if _days(step) < _days(test):
+        raise ConfigError(
+            f"{where}: step {step} is shorter than test {test}: the test windows would "
+            "overlap, and the out-of-sample curve is their test windows one after another"
+        )
     said = entries.get("anchored")
     mode = None if said is None else _flag(said, where)
     if anchored is not None and mode is not None and anchored != mode:
@@ -230,16 +235,16 @@ def walk_forward_folds(timestamps: Any, spec: WalkForward | str, min_bars: int =
     origin = pd.Timestamp(times[0]).tz_localize("UTC").floor("D")
     data_end = pd.Timestamp(times[-1]).tz_localize("UTC").floor("D") + DAY  # exclusive
     folds: list[Fold] = []
+    first_test = spec.train.after(origin)
     k = -1
     while True:  # windows move on by a positive step, so one soon runs past the data end
         k += 1
-        train_start = origin if spec.anchored else spec.step.after(origin, k)
-        train_stop = (
-            spec.step.after(spec.train.after(origin), k)
-            if spec.anchored
-            else (spec.train.after(train_start))
-        )
-        test_stop = spec.test.after(train_stop)
+        # Test windows start one calendar step apart from the first one and never overlap
+        # (a month is not a whole number of weeks: each start is computed from the first).
+        train_stop = spec.step.after(first_test, k)
+        following = spec.step.after(first_test, k + 1)
+        train_start = origin if spec.anchored else max(origin, train_stop - _offset(spec.train))
+        test_stop = min(spec.test.after(train_stop), following)
         partial = test_stop > data_end
         if partial:
             if not folds or train_stop >= data_end:
@@ -260,6 +265,18 @@ def walk_forward_folds(timestamps: Any, spec: WalkForward | str, min_bars: int =
             f"{spec.train} + test {spec.test} (to {test_stop - ONE_NS:%Y-%m-%d})"
         )
     return folds
+
+
+_DAYS = {"days": 1.0, "weeks": 7.0, "months": 30.44, "years": 365.25}
+
+
+def _days(length: Duration) -> float:
+    """A length in days, roughly (a month is 30.44): for comparing lengths."""
+    return length.count * _DAYS[length.unit]
+
+
+def _offset(length: Duration) -> pd.DateOffset:
+    return pd.DateOffset(**{length.unit: length.count})
 
 
 def split_fold(timestamps: Any, train: Span | str, test: Span | str, min_bars: int = 1) -> Fold:
