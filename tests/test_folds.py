@@ -113,7 +113,7 @@ def test_a_step_shorter_than_the_test_window_is_refused() -> None:
 def test_month_trains_and_week_tests_give_test_windows_end_to_end() -> None:
     # 1M + 2W from different starts is not 2W apart: each test start counts from the first
     minutes = pd.date_range("2024-01-02 14:30", "2024-04-30 20:59", freq="1min", tz="UTC")
-    minutes = minutes[minutes.dayofweek < 5]
+    minutes = minutes[minutes.day_of_week < 5]
     folds = walk_forward_folds(minutes, "train=1M,test=2W")
     for before, after in itertools.pairwise(folds):
         assert after.test_start == before.test_end + pd.Timedelta(1, "ns")

@@ -181,6 +181,10 @@ def run_points(
     :data:`DEFAULT_TRADE_SIZE`) and ``sizing``. ``execution``: fill timing and costs (fill
     volume must be ``unlimited``: Nautilus's bar execution is not simulated).
     ``config_path``: the config class of a ``module:Class`` strategy of your own.
+
+    Repeated calls on the same ``market`` reuse its arrays and calendar (kept for the last
+    few markets; a :class:`MarketData` is frozen, so do not change its bars in place), and
+    points already found valid are not checked again. The arrays a rule gets are read-only.
     """
     rule = rule_of(strategy)
     if rule is None:

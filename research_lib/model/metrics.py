@@ -94,6 +94,11 @@ PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in (*HEADLINE, *DETAIL))
 COMPARE_METRICS: tuple[str, ...] = tuple(m.name for m in (*ACCOUNT, *HEADLINE, *DETAIL))
 # Names users may type for a metric column.
 METRIC_ALIASES = {"return": "total_return", "trades": "trade_count", "bh": "benchmark_return"}
+# Choosing a point by a metric: these are better lower (the rest higher: max_drawdown is
+# negative, so higher is shallower); these say nothing of how good a point is.
+LOWER_IS_BETTER = frozenset({"volatility", "max_drawdown_days"})
+NOT_A_GOAL = frozenset({"exposure", "benchmark_return", "trade_count", "initial_capital"})
+GOALS: tuple[str, ...] = tuple(m for m in COMPARE_METRICS if m not in NOT_A_GOAL)
 
 
 def metric(name: str) -> Metric:

@@ -93,8 +93,14 @@ def _float_means(closes, n, at, out):  # pragma: no cover - compiled
 def float_means(closes: np.ndarray, n: int, at: np.ndarray) -> np.ndarray:
     """Nautilus's SMA at bars ``at``: the closes of the window summed in order, over n."""
     out = np.empty(len(at))
-    if len(at):
-        _float_means(np.asarray(closes, dtype=np.float64), n, np.asarray(at, dtype=np.int64), out)
+    if len(at) and closes.dtype == np.float64:
+        _float_means(closes, n, np.asarray(at, dtype=np.int64), out)
+        return out
+    for j, i in enumerate(at):  # other float types: summed in their own precision
+        total = 0.0
+        for x in closes[i - n + 1 : i + 1]:
+            total += x
+        out[j] = total / n
     return out
 
 

@@ -13,6 +13,7 @@ lets an interrupted study go on where it stopped: trials already told are not ru
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from research_lib.engine import vector
 from research_lib.engine.market import MarketData
 from research_lib.errors import ConfigError
 from research_lib.model.execution import Execution
-from research_lib.model.metrics import COMPARE_METRICS
+from research_lib.model.metrics import COMPARE_METRICS, LOWER_IS_BETTER
 from research_lib.store import ResultsStore
 from research_lib.workflows import executor
 from research_lib.workflows.grid import Point, SweepPlan
@@ -86,14 +88,50 @@ def search_window(
     TPE trials (seeded; resumed from ``journal`` when it has some)."""
     points = window.plan.points
     if method == "grid":
-        return evaluate(window, points)
+        return _resumed(window, points)
     if method == "random":
         count = min(_count(trials, method), len(points))
         chosen = np.random.default_rng(seed).choice(len(points), size=count, replace=False)
-        return evaluate(window, [points[i] for i in sorted(chosen)])
+        return _resumed(window, [points[i] for i in sorted(chosen)])
     if method == "optuna":
         return _optuna(window, _count(trials, method), seed, journal, study_name, status)
     raise ConfigError(f"unknown search '{method}': use one of {', '.join(SEARCHES)}")
+
+
+def stored_runs(window: Window) -> pd.DataFrame:
+    """The runs already stored for this window of the study (its fold and part tags): what
+    an interrupted study left behind."""
+    study = window.options.get("study_id")
+    if study is None or not window.store.path.exists():
+        return pd.DataFrame(columns=["id", "config", "status", window.metric])
+    wanted = set(window.options.get("tags") or ())
+    runs = window.store.list(limit=None, extra_columns=("study_id",), order_by="created_at",
+                             descending=False)  # fmt: skip
+    mine = runs[runs["study_id"] == study]
+    inside = [wanted <= set(t if t is not None else ()) for t in mine["tags"]]
+    return mine[np.array(inside, dtype=bool)].reset_index(drop=True)
+
+
+def forget(window: Window, keep: set[str] = frozenset()) -> int:
+    """Delete the window's stored runs but ``keep``; how many went."""
+    gone = [str(r) for r in stored_runs(window)["id"] if str(r) not in keep]
+    return window.store.delete(gone) if gone else 0
+
+
+def _resumed(window: Window, points: Sequence[Point]) -> list[Trial]:
+    """``points`` evaluated, reusing the runs an interrupted study stored for them."""
+    stored: dict[tuple, Trial] = {}
+    for _, row in stored_runs(window).iterrows():
+        config = json.loads(row["config"]) if isinstance(row["config"], str) else {}
+        point = {name: config.get(name) for name in window.plan.grid}
+        if row["status"] == "completed" and _key(point) not in stored:
+            metrics = {k: row[k] for k in COMPARE_METRICS if k in row}
+            stored[_key(point)] = Trial(point, _metric(metrics, window.metric), metrics,
+                                        str(row["id"]))  # fmt: skip
+    forget(window, keep={t.run_id for t in stored.values() if t.run_id})  # failed, twice
+    missing = [p for p in points if _key(p) not in stored]
+    fresh = {_key(t.point): t for t in evaluate(window, missing)}
+    return [stored.get(_key(p)) or fresh[_key(p)] for p in points]
 
 
 def _count(trials: int | None, method: str) -> int:
@@ -219,7 +257,8 @@ def _optuna(
         storage = JournalStorage(JournalFileBackend(str(journal)))
     study = optuna.create_study(
         study_name=name or "research-lib", storage=storage, load_if_exists=True,
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        direction="minimize" if window.metric in LOWER_IS_BETTER else "maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
     )  # fmt: skip
     valid = {_key(p) for p in window.plan.points}
     done: list[Trial] = []
@@ -228,6 +267,7 @@ def _optuna(
             done.append(Trial(old.user_attrs["point"], old.value, {}, old.user_attrs["run_id"]))
         elif old.state == TrialState.RUNNING:  # interrupted before it was told: not stored
             study.tell(old.number, state=TrialState.FAIL)
+    forget(window, keep={t.run_id for t in done if t.run_id})  # stored, but never told
     if done:
         status(f"{window.label}: {len(done)} of {count} trials already stored, going on")
     batch = max(1, int(window.run.get("workers") or 1))

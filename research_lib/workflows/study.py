@@ -34,10 +34,12 @@ from research_lib.engine import vector
 from research_lib.engine.market import MarketData, load_market_data
 from research_lib.engine.run_config import BacktestSection, RunConfig
 from research_lib.engine.runner import settings_from, warmup_bars
-from research_lib.errors import ConfigError
+from research_lib.errors import ConfigError, did_you_mean
+from research_lib.files import write_atomic
 from research_lib.model.defaults import DEFAULT_SEED, DEFAULT_TRADE_SIZE
 from research_lib.model.execution import Costs, execution_of
 from research_lib.model.folds import Fold, parse_walk_forward, split_fold, walk_forward_folds
+from research_lib.model.metrics import GOALS, LOWER_IS_BETTER, METRIC_ALIASES
 from research_lib.store import ResultsStore
 from research_lib.store.studies import get_study, save_study
 from research_lib.strategies.registry import build_config
@@ -45,9 +47,9 @@ from research_lib.workflows import executor
 from research_lib.workflows.grid import SweepPlan, plan_sweep
 from research_lib.workflows.record import run_backtest, store_of
 from research_lib.workflows.screen import params_of
-from research_lib.workflows.search import SEARCHES, Window, search_window
+from research_lib.workflows.search import SEARCHES, Window, forget, search_window
 from research_lib.workflows.study_summary import Setting, stitch, summarise
-from research_lib.workflows.sweep import rank_column, run_options
+from research_lib.workflows.sweep import run_options
 
 __all__ = ["StudyResult", "resume_study", "run_study"]
 
@@ -151,8 +153,15 @@ def run_study(
         raise ConfigError("a split needs both --train START:END and --test START:END")
     if walk_forward is not None:
         parse_walk_forward(walk_forward)  # one line for a bad spec before any work
+    if search != "grid" and (trials is None or trials < 1):
+        raise ConfigError(f"a {search} search needs --trials N (at least 1)")
+    metric = METRIC_ALIASES.get(metric, metric)
+    if metric not in GOALS:
+        raise ConfigError(
+            f"cannot choose points by '{metric}';{did_you_mean(metric, GOALS)} use one of "
+            f"{', '.join(GOALS)}"
+        )
     plan = plan_sweep(config, grid)
-    rank_column(metric, plan.grid)
     run_config = plan.run_config
     spec = {
         "run_config": _config_spec(run_config), "grid": plan.grid, "walk_forward": walk_forward,
@@ -162,8 +171,18 @@ def run_study(
         "execution": {k: v for k, v in (execution or {}).items() if v not in (None, {})},
         "tags": list(tags), "min_bars": min_bars,
     }  # fmt: skip
-    study_id = str(uuid.uuid4())
-    return _execute(study_id, spec, [], store_of(results), workers, scheduler, progress, status)
+    study_id, store = str(uuid.uuid4()), store_of(results)
+    if isinstance(data, pd.DataFrame):  # kept next to the store, so the study can resume
+        bars = studies_folder(store) / f"{study_id}.bars.parquet"
+        bars.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(bars, data.to_parquet(index=False))
+        spec.update(data="dataframe", bars_file=str(bars))
+    return _execute(study_id, spec, [], store, workers, scheduler, progress, status)
+
+
+def studies_folder(store: ResultsStore) -> Path:
+    """Where a store's studies keep their files (Optuna journals, a DataFrame's bars)."""
+    return store.path.with_name(store.path.name + ".studies")
 
 
 def resume_study(
@@ -217,8 +236,17 @@ def _execute(
 ) -> StudyResult:  # fmt: skip
     run_config = _run_config(spec)
     plan = plan_sweep(run_config, spec["grid"])
+    data = spec["data"]
+    if data == "dataframe":
+        try:
+            data = pd.read_parquet(spec["bars_file"])
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"study {study_id[:8]}: its bars file {spec['bars_file']} cannot be read "
+                f"({type(exc).__name__}); the study ran on a DataFrame kept there"
+            ) from exc
     options = run_options(plan, spec["symbol"], spec["bar_spec"], spec["start"], spec["end"],
-                          spec["data"], spec["catalog"], spec["tags"], spec["seed"])  # fmt: skip
+                          data, spec["catalog"], spec["tags"], spec["seed"])  # fmt: skip
     options.update(source="study", study_id=study_id, **spec["execution"])
     arguments = run_config.arguments(**options)
     settings = settings_from(arguments)
@@ -305,19 +333,21 @@ def _run_fold(
     and its test run."""
     spec = setting.spec
     status(str(fold))
-    journal = setting.store.path.with_name(setting.store.path.name + ".studies")
+    journal = studies_folder(setting.store)
     found = search_window(
         setting.window(fold, "train"), spec["search"], spec["trials"], spec["seed"] + fold.number,
         journal=journal / f"{setting.study_id}.log",
         study_name=f"{setting.study_id}-fold-{fold.number}", status=status,
     )  # fmt: skip
-    scored = [(t.value, -i) for i, t in enumerate(found) if t.value is not None]
+    sign = -1.0 if spec["metric"] in LOWER_IS_BETTER else 1.0
+    scored = [(sign * t.value, -i) for i, t in enumerate(found) if t.value is not None]
     if not scored:
         raise ConfigError(
             f"fold {fold.number}: no trial has a {spec['metric']} on its train window"
         )
     best = found[-max(scored)[1]]
     test = setting.window(fold, "test")
+    forget(test)  # a test run stored before an interruption, not yet in the studies row
     result = _test_run(setting, test, best.point)
     metrics = {**result.metrics, "total_return": result.total_return,
                "trade_count": result.trade_count}  # fmt: skip

@@ -65,6 +65,8 @@ class Setting:
         tags = [*self.options.get("tags", ()), f"fold {fold.number}", part]
         options = {**self.options, "start": settings["start"], "end": settings["end"],
                    "tags": tags}  # fmt: skip
+        if not isinstance(options.get("data"), str):  # a DataFrame: the window's bars go
+            options["data"] = "dataframe"  # to the workers once, not with every task
         return Window(self.plan, market, self.store, self.execution, settings, options,
                       self.spec["metric"], self.run, f"fold {fold.number} {part}")  # fmt: skip
 
