@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from research_lib.cli import cli
 from research_lib.store import ResultsStore
+from research_lib.store.studies import list_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVERS = {"lab", "dashboard"}  # long-running: started by tests/test_browser.py
@@ -136,9 +137,15 @@ def test_every_readme_command_runs_as_written(project: Path) -> None:
     # (110 points screened, the best 3 confirmed in Nautilus, every one agreeing)
     assert sizes == [3, 6, 6, 113]
     confirming = runs[runs["twin_id"].notna()]
-    assert len(confirming) == 3 and (runs["engine"] == "vector").sum() == 110
+    screened = runs[runs["sweep_id"] == confirming["sweep_id"].iloc[0]]
+    assert len(confirming) == 3 and (screened["engine"] == "vector").sum() == 110
     agreements = store.list(limit=None, extra_columns=("agreement",))["agreement"].dropna()
     assert [json.loads(a)["agrees"] for a in agreements] == [True] * 3
+    # the walk-forward study: completed, its trials and test runs carrying its id
+    [study] = list_studies(store).to_dict("records")
+    assert study["status"] == "completed" and study["summary"]["folds"] >= 2
+    in_study = store.list(limit=None, extra_columns=("study_id",)).query("study_id == @study['id']")
+    assert len(in_study) > study["summary"]["folds"]
     assert (project / "report.html").stat().st_size > 100_000
     assert list((project / "out").glob("run*")), "export wrote nothing"
     from research_lib.data.catalog import Catalog
