@@ -7,6 +7,7 @@ The statistics themselves (DSR, PBO, folds) are tested in ``test_selection.py`` 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -495,3 +496,28 @@ def test_a_metric_where_lower_is_better_picks_the_lowest_or_is_refused(tmp_path)
         assert len(set(values)) > 1  # the trials differ: a real choice
         lowest = fold["trial_points"][int(np.argmin(values))]
         assert fold["chosen"] == lowest, (fold["chosen"], values)
+
+
+def test_a_strategy_without_a_rule_is_searched_in_nautilus(tmp_path, monkeypatch):
+    """A user's strategy with no vectorized rule: its trials run in Nautilus (stored as
+    nautilus runs of the study), and the trial matrix too."""
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "user_strategies"))
+    config = tmp_path / "breakout.yaml"
+    config.write_text(
+        'strategy_path: "breakout:Breakout"\nconfig_path: "breakout:BreakoutConfig"\n'
+        "config:\n  lookback: 10\n"
+    )
+    path = tmp_path / "r.duckdb"
+    result = run_study(
+        config, {"lookback": [10, 30]}, train="2024-01-02:2024-01-05",
+        test="2024-01-08:2024-01-10", data="mock", start="2024-01-02", end="2024-01-10",
+        results=path, progress=False,
+    )  # fmt: skip
+    runs = runs_of(path, result.study_id)
+    assert set(runs["engine"]) == {"nautilus"} and len(runs) == 3  # 2 trials + 1 test
+    [fold] = result.folds
+    assert fold["trials"] == 2 and fold["chosen"]["lookback"] in (10, 30)
+    trials = tagged(runs, "fold 1", "train")
+    best = trials.sort_values("sharpe", ascending=False).iloc[0]
+    assert fold["chosen"]["lookback"] == json.loads(best["config"])["lookback"]
+    assert result.summary["trials"] == 2 and "reading" in result.summary["pbo"]
