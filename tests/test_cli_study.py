@@ -86,7 +86,7 @@ def test_study_run_prints_the_folds_the_readings_and_the_report_command(studied)
     assert readings[3].startswith("- PBO ")
     assert f"research-lib study report {study_id[:8]}" in out
     assert "Traceback" not in result.output
-    assert f"study {study_id[:8]}: 3 folds, grid search of 6 valid points" in result.stderr
+    assert f"study {study_id[:8]}: 3 folds, grid search: all 6 valid points" in result.stderr
 
 
 def test_study_list_and_show_by_id_and_by_prefix(studied):

@@ -195,3 +195,59 @@ def test_a_user_strategy_opts_in_with_vector_signals_in_its_module(tmp_path, mon
                   progress=False, **DAYS)  # fmt: skip
     assert done.screened and len(done.completed) == 3
     assert done.confirmations["agrees"].tolist() == [True, True]
+
+
+def test_screened_runs_record_the_fills_and_costs_they_were_run_with(tmp_path: Path) -> None:
+    store = tmp_path / "r.duckdb"
+    execution = {"fill_timing": "next_open", "costs": {"commission_rate": 0.0005,
+                                                       "slippage_ticks": 1}}  # fmt: skip
+    screen("sma_crossover", {"fast_period": [5, 8], "slow_period": [20]}, confirm=1,
+           results=store, progress=False, execution=execution, **DAYS)  # fmt: skip
+    runs = ResultsStore(store).list(limit=None)
+    vector_run, nautilus_run = (
+        ResultsStore(store).get(runs.loc[runs["engine"] == engine, "id"].iloc[0])
+        for engine in ("vector", "nautilus")
+    )
+    assert vector_run.settings["execution"] == nautilus_run.settings["execution"]
+    assert vector_run.settings["execution"]["fill_timing"] == "next_open"
+    assert vector_run.settings["execution"]["costs"]["commission_rate"] == 0.0005
+
+
+def test_lower_is_better_metrics_confirm_the_lowest(tmp_path: Path) -> None:
+    done = screen("sma_crossover", {"fast_period": [2, 4, 6], "slow_period": [15, 30]},
+                  confirm=2, by="volatility", results=tmp_path / "r.duckdb", progress=False,
+                  **DAYS)  # fmt: skip
+    screened = done.completed.sort_values("volatility")
+    assert set(done.confirmations["twin_id"]) == set(screened["id"].head(2))
+    assert done.ranked("volatility")["id"].tolist() == screened["id"].tolist()
+
+
+def test_points_whose_every_order_is_refused_fail_as_in_nautilus(tmp_path: Path) -> None:
+    grid = {"fast_period": [3, 6], "slow_period": [20], "trade_size": [150_000],
+            "sizing": ["notional"]}  # fmt: skip
+    done = screen("sma_crossover", grid, confirm=2, results=tmp_path / "r.duckdb",
+                  progress=False, **DAYS)  # fmt: skip
+    assert len(done.failed) == 2 and done.confirmations.empty
+    for _point, error in done.failed:
+        assert error.startswith("BacktestError: every order was refused (")
+        assert "exceeds the account's equity of 100,000.00" in error
+    with pytest.raises(Exception, match="every order was refused"):
+        run_backtest("sma_crossover", {"fast_period": 3, "slow_period": 20,
+                                       "trade_size": 150_000, "sizing": "notional"},
+                     save=False, **DAYS)  # fmt: skip
+    runs = _runs(tmp_path / "r.duckdb")
+    assert set(runs["status"]) == {"failed"} and set(runs["engine"]) == {"vector"}
+
+
+def test_refused_entries_are_a_warning_like_nautilus_gives(tmp_path: Path) -> None:
+    grid = {"fast_period": [3], "slow_period": [20], "trade_size": [99_900],
+            "sizing": ["notional"]}  # fmt: skip
+    done = screen("sma_crossover", grid, confirm=1, results=tmp_path / "r.duckdb",
+                  progress=False, execution={"costs": {"commission_rate": 0.001}},
+                  **DAYS)  # fmt: skip
+    runs = ResultsStore(tmp_path / "r.duckdb")
+    [twin] = done.confirmations["twin_id"]
+    [confirming] = done.confirmations["id"]
+    ours, theirs = runs.get(twin).warnings, runs.get(confirming).warnings
+    assert ours and theirs and ours[0].split(",")[0] == theirs[0].split(",")[0]
+    assert "orders were refused, the first: notional" in ours[0]

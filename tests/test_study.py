@@ -169,6 +169,9 @@ def test_a_planted_trend_edge_is_found_out_of_sample(tmp_path):
     modal = max(set(chosen), key=chosen.count)
     assert chosen.count(modal) >= 4, chosen  # stable across folds
     assert result.summary["degradation"]["reading"] in result.readings
+    # the test runs record the catalog they read, so a rerun finds the same bars
+    tested = ResultsStore(tmp_path / "r.duckdb").get(result.folds[0]["oos_run_id"])
+    assert tested.settings["catalog"] == str(catalog.resolve())
 
 
 # -- resume after kill -9 -------------------------------------------------------------------
@@ -521,3 +524,31 @@ def test_a_strategy_without_a_rule_is_searched_in_nautilus(tmp_path, monkeypatch
     best = trials.sort_values("sharpe", ascending=False).iloc[0]
     assert fold["chosen"]["lookback"] == json.loads(best["config"])["lookback"]
     assert result.summary["trials"] == 2 and "reading" in result.summary["pbo"]
+
+
+def test_the_trial_matrix_uses_the_configs_fixed_values(tmp_path):
+    """Two configs that differ only in a value the grid does not vary: different trial
+    matrices, so a different deflated Sharpe (the fixed value is not dropped)."""
+    found = []
+    for width in (1.0, 3.0):
+        config = tmp_path / f"mr_{width}.yaml"
+        config.write_text(f"strategy: mean_reversion\nconfig:\n  num_std_dev: {width}\n")
+        result = run_study(
+            config, {"lookback_period": [10, 20, 30]}, walk_forward="train=1M,test=1M",
+            data="mock", start="2024-01-02", end="2024-03-29", results=tmp_path / "r.duckdb",
+            progress=False,
+        )  # fmt: skip
+        found.append(result.summary["dsr"]["sr"])
+        assert all(f["chosen"].keys() == {"lookback_period"} for f in result.folds)
+    assert found[0] != found[1]
+
+
+def test_volatility_picks_the_calmest_trial(tmp_path):
+    result = run_study(
+        "sma_crossover", {"fast_period": [5, 10, 15], "slow_period": [30, 60]},
+        walk_forward="train=1M,test=1M", data="mock", start="2024-01-02", end="2024-03-29",
+        metric="volatility", results=tmp_path / "r.duckdb", progress=False,
+    )  # fmt: skip
+    for fold in result.folds:
+        assert fold["is_value"] == min(v for v in fold["trial_values"] if v is not None)
+    assert result.summary["degradation"]["reading"] in result.readings  # on Sharpe, always

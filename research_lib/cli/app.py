@@ -13,6 +13,7 @@ prints a traceback unless asked.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 import warnings
@@ -59,6 +60,9 @@ class ResearchGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # `... --format csv | head`: the reader has what it wanted
+            _quiet_stdout()
+            raise click.exceptions.Exit(0) from None
         except (ResearchError, OSError) as exc:
             if (ctx.find_object(Options) or Options()).verbose:
                 traceback.print_exc()
@@ -72,6 +76,15 @@ class ResearchGroup(click.Group):
                 "(run with --verbose for the traceback)",
                 INTERNAL_ERROR_EXIT,
             ) from exc
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - no real stdout (CliRunner)
+        pass
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

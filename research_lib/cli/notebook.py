@@ -240,13 +240,15 @@ def sweep_command(
     comes back to this process, which saves it. Ctrl-C keeps the runs finished so far.
 
     \b
-    Screening (--screen): a large grid in seconds, with Nautilus as the judge:
-      research-lib sweep sma_crossover --data mock --grid fast_period=2:40 \\
-          --grid slow_period=10:200:5 --screen --confirm 10
-    Every point runs on the vector engine (the built-in strategies' rules, costs and fills,
-    stored as runs with engine 'vector'); the best 10 by --sort then run in Nautilus, and
-    each must agree trade for trade (P&L to 1e-9). A disagreement is printed, stored with
-    the run, and exits 1. A strategy without a vectorized rule is swept event-driven.
+    Screening (--screen): a large grid in seconds, Nautilus as the judge:
+      research-lib sweep sma_crossover --data mock \\
+          --grid fast_period=2:40 --grid slow_period=10:200:5 \\
+          --screen --confirm 10
+
+    Every point runs on the vector engine (the strategy's rule, costs and fills; stored
+    as runs with engine 'vector'); the best 10 by --sort then run in Nautilus, and each
+    must agree trade for trade (P&L to 1e-9). A disagreement is printed, stored with the
+    run, and exits 1. A strategy without a vectorized rule is swept event-driven.
     """
     from research_lib.workflows.executor import cpu_count, local_workers, scheduler_address
     from research_lib.workflows.screen import screen as screen_grid
@@ -312,7 +314,7 @@ def sweep_command(
     if done.screened:
         print_screened(result_out, out, done, sort, fmt)
         return
-    ranked = done.ranked(sort, descending=True)
+    ranked = done.ranked(sort)
     _print_ranking(result_out, ranked, list(done.grid), done.sweep_id, sort, fmt)
     for point, error in done.failed:
         out.print(f"[red]failed[/red] {_label(point)}: {error}", soft_wrap=False)

@@ -145,12 +145,14 @@ def _print_runs(out: Any, title: str, runs: Any, configs: list[dict[str, Any]]) 
 
     common = common_params(configs)
     with_tags = any(len(t) for t in runs["tags"] if t is not None)
+    engines = "engine" in runs and ((runs["engine"] == "vector") | runs["twin_id"].notna()).any()
     columns = [
         Column("id", 0),
         Column("created", 9),
         Column("strategy", 1),
         Column("symbol", 5),
         Column("status", 6),
+        *([Column("engine", 1)] if engines else []),
         Column("params", 4, wrap=True),
         Column("data", 11),
         Column("trades", 8, "right"),
@@ -170,6 +172,7 @@ def _print_runs(out: Any, title: str, runs: Any, configs: list[dict[str, Any]]) 
                 _text(run.strategy),
                 _text(run.symbol),
                 Text(run.status, style=None if done else "red"),
+                *([_engine_cell(run)] if engines else []),
                 param_text(config, skip=common) or "—",
                 data_text(run.data_source, run.bar_spec, compact=True),
                 _text(run.trade_count if done else None),
@@ -411,3 +414,11 @@ def _engine(run: Any) -> str:
     agrees = (run.agreement or {}).get("agrees")
     word = "agrees" if agrees else "DISAGREES" if agrees is False else ""
     return f"nautilus, confirms {run.twin_id[:8]}: {word} ({verdict})"
+
+
+def _engine_cell(run: Any) -> str:
+    """``vector`` for a screened point, ``confirms`` for the Nautilus run of one, else
+    ``nautilus``."""
+    if run.engine == "vector":
+        return "vector"
+    return "confirms" if isinstance(run.twin_id, str) else "nautilus"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from research_lib.cli.tables import Column, print_fitted, write_csv, write_json
-from research_lib.model.metrics import metric
+from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES, metric
 from research_lib.model.params import short_name
 from research_lib.ui.tables import metric_cells
 
@@ -23,17 +23,18 @@ METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "trade_count")
 
 def print_screened(result_out: Any, out: Any, done: Any, sort: str, fmt: str) -> None:
     """Print a screened sweep (see the module doc); raise SystemExit(1) on a disagreement."""
-    ranked = done.ranked(sort, descending=True)
+    ranked = done.ranked(sort)
     params = list(done.grid)
-    if fmt in ("csv", "json"):
-        columns = ["rank", *params, *METRICS, "id", "confirmed_by", "agrees"]
+    if fmt in ("csv", "json"):  # every metric column, the ranked one included
+        metrics = [c for c in COMPARE_METRICS if c in ranked]
+        columns = ["rank", *params, *metrics, "id", "confirmed_by", "agrees"]
         rows = [[row[c] for c in columns] for _, row in ranked.iterrows()]
         if fmt == "json":
             write_json([dict(zip(columns, r, strict=True)) for r in rows])
         else:
             write_csv(columns, rows)
     else:
-        _table(result_out, ranked, params, done, sort)
+        _table(result_out, ranked, params, done, METRIC_ALIASES.get(sort, sort))
     confirmations = done.confirmations
     differ = confirmations[confirmations["agrees"] == False]  # noqa: E712 - None is not False
     broken = confirmations[confirmations["status"] == "failed"]
@@ -61,6 +62,7 @@ def print_screened(result_out: Any, out: Any, done: Any, sort: str, fmt: str) ->
 
 
 def _table(out: Any, ranked: Any, params: list[str], done: Any, sort: str) -> None:
+    metrics = METRICS if sort in (*METRICS, *params) else (*METRICS, sort)
     confirmed = ranked["confirmed_by"].notna()
     last = int(ranked.index[confirmed].max()) + 1 if confirmed.any() else 0
     shown = ranked.head(max(last, min(SHOWN, len(ranked))))
@@ -69,12 +71,12 @@ def _table(out: Any, ranked: Any, params: list[str], done: Any, sort: str) -> No
         *(Column(short_name(p), 1, "right") for p in params),
         *(
             Column(metric(name).header, priority, "right")
-            for priority, name in enumerate(METRICS, start=2)
+            for priority, name in enumerate(metrics, start=2)
         ),
         Column("Nautilus", 1),
     ]
     rows = [
-        [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, METRICS),
+        [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, metrics),
          _verdict(row)]
         for _, row in shown.iterrows()
     ]  # fmt: skip

@@ -174,7 +174,8 @@ def study_list(fmt: str) -> None:
               Column("PBO", 1, "right")]  # fmt: skip
     shown = [[r[0][:8], r[1], r[2], r[3], str(r[4]), str(r[5]), _num(r[8]), _pct(r[9]),
               _pct(r[10])] for r in rows]  # fmt: skip
-    print_fitted(out, f"{len(rows)} studies, newest first", header, shown)
+    noun = "study" if len(rows) == 1 else "studies"
+    print_fitted(out, f"{len(rows)} {noun}, newest first", header, shown)
 
 
 @study_group.command("show")
@@ -214,8 +215,11 @@ def study_report(study_id: str, output: str | None) -> None:
 def _print_study(out: Any, result: Any) -> None:
     """Folds as a table that fits, then the readings, one per line."""
     table = result.folds_table
+    error = (result.summary or {}).get("error")
     if table.empty:
         out.print(f"study {result.study_id}: no folds finished ({result.status})")
+        if error:
+            raise ConfigError(f"study {result.study_id[:8]} failed: {error}")
         return
     metric = result.spec.get("metric", "sharpe")
     params = [c for c in table.columns if c not in _FOLD_COLUMNS and not c.endswith(metric)]
@@ -234,7 +238,6 @@ def _print_study(out: Any, result: Any) -> None:
         out.print(f"research-lib study report {result.study_id[:8]}", soft_wrap=False)
     elif result.status == "running":
         out.print(f"research-lib study resume {result.study_id[:8]}", soft_wrap=False)
-    error = (result.summary or {}).get("error")
     if error:
         raise ConfigError(f"study {result.study_id[:8]} failed: {error}")
 

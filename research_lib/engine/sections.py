@@ -12,10 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from research_lib.data.instruments import validate_symbol
-from research_lib.errors import ResearchError
+from research_lib.errors import ResearchError, did_you_mean
 from research_lib.model.bars import parse_bar_spec
 from research_lib.model.dates import FORMAT_HINT, parse_when, when_text
 from research_lib.model.folds import parse_split, parse_walk_forward
+from research_lib.model.metrics import GOALS, METRIC_ALIASES
 from research_lib.model.params import setting_problem
 
 __all__ = ["DEFAULT_DATA", "BacktestSection", "StudySection"]
@@ -123,6 +124,25 @@ class StudySection(BaseModel):
             except ResearchError as exc:
                 raise ValueError(str(exc)) from exc
         return value
+
+    @field_validator("metric")
+    @classmethod
+    def _goal(cls, value: str) -> str:
+        name = METRIC_ALIASES.get(value, value)
+        if name not in GOALS:
+            raise ValueError(
+                f"cannot choose points by '{value}';{did_you_mean(value, GOALS)} use one of "
+                f"{', '.join(GOALS)}"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> StudySection:
+        if self.walk_forward and (self.train or self.test):
+            raise ValueError("give one validation scheme: walk_forward, or train and test")
+        if bool(self.train) != bool(self.test):
+            raise ValueError("a split needs both train and test (START:END each)")
+        return self
 
     @field_validator("trials")
     @classmethod

@@ -22,7 +22,7 @@ import importlib
 import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -39,6 +39,7 @@ from research_lib.model.execution import Execution
 from research_lib.model.performance import Calendar, calendar, performance, performance_of_arrays
 from research_lib.model.run import TRADE_COLUMNS
 from research_lib.strategies import registry
+from research_lib.strategies.base import SIZE_UNITS
 from research_lib.strategies.signals import MEAN_REVERSION, NO_SIGNAL, Signals
 
 __all__ = ["RULES", "VectorRun", "rule_of", "run_points", "supports"]
@@ -56,6 +57,8 @@ class VectorRun:
     trades: pd.DataFrame | None = None
     equity: pd.Series | None = None
     performance: dict[str, Any] | None = None  # Performance.to_dict(): notes, annualisation
+    warnings: tuple[str, ...] = ()  # refused entries, as a Nautilus run warns of them
+    error: str | None = None  # every entry refused: a Nautilus run of the point fails
 
 
 def rule_of(strategy: str) -> Rule | None:
@@ -205,6 +208,7 @@ def run_points(
         while True:
             trades_int = np.empty((rows, 5), dtype=np.int64)
             trades_float = np.empty((rows, 2))
+            refused = np.zeros(5)
             count = run_point(
                 signals.rule, signals.targets,
                 signals.bands if signals.bands is not None else np.zeros((4, 1), dtype=np.bool_),
@@ -217,25 +221,44 @@ def run_points(
                 _fraction(costs.commission_rate), costs.commission_per_unit,
                 costs.commission_per_order,
                 costs.slippage_ticks, costs.slippage_bps, equity, trades_int, trades_float,
+                refused,
             )  # fmt: skip
             if count <= rows:
                 break
             rows = count  # pragma: no cover - the bound holds; never lose a trade
-        runs.append(
-            _outcome(
-                point,
-                market,
-                data,
-                equity,
-                trades_int[:count],
-                trades_float[:count],
-                starting_balance,
-                known,
-                keep_trades,
-                keep_equity,
-            )
-        )
+        run = _outcome(
+            point, market, data, equity, trades_int[:count], trades_float[:count],
+            starting_balance, known, keep_trades, keep_equity,
+        )  # fmt: skip
+        runs.append(_refusals(run, refused, point, market) if refused[0] else run)
     return runs
+
+
+def _refusals(run: VectorRun, refused: np.ndarray, point: Mapping, market: MarketData):
+    """``run`` with the warning (or, when no order filled, the error) a Nautilus run of the
+    point has for its refused entries (:meth:`SignalStrategy.entry_quantity`)."""
+    count, kind, price, size, equity = refused
+    spec = market.spec
+    if kind == 1:
+        sizing = str(point.get("sizing", "quantity"))
+        first = (
+            f"trade_size {point.get('trade_size', DEFAULT_TRADE_SIZE)} ({SIZE_UNITS[sizing]}) "
+            f"at {price:,.{spec.price_precision}f} is less than one size increment "
+            f"({spec.increment})"
+        )
+    else:
+        notional = size * price * float(spec.point_value)
+        first = (
+            f"notional {notional:,.2f} {spec.currency} of {size:g} units exceeds the "
+            f"account's equity of {equity:,.2f}"
+        )
+    if run.metrics["trade_count"] == 0:
+        error = (
+            f"BacktestError: every order was refused ({int(count)}): {first}; lower "
+            "trade_size or raise the starting balance"
+        )
+        return replace(run, error=error)
+    return replace(run, warnings=(f"{int(count)} orders were refused, the first: {first}",))
 
 
 def _decisions(signals: Signals) -> int:

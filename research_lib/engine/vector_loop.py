@@ -85,11 +85,14 @@ def run_point(
     opens, closes, open_ts, close_ts, next_open,
     scale, point, increment, sizing, trade_size, balance0,
     rate, per_unit, per_order, slip_ticks, slip_bps,
-    equity_out, trades_int, trades_float,
+    equity_out, trades_int, trades_float, refused,
 ):  # fmt: skip
     """Run one point; fills ``equity_out`` (one value per bar) and, per closed trade, a row
     of ``trades_int`` (side, entry ns, exit ns, entry ticks, exit ticks) and of
-    ``trades_float`` (quantity, P&L); returns the number of trades."""
+    ``trades_float`` (quantity, P&L); returns the number of trades. ``refused`` (5 floats)
+    gets the entries refused, as the strategy refuses them: their count, then the first
+    one's kind (1: less than one size increment, 2: notional above equity), price,
+    quantity and equity."""
     n = len(closes)
     balance = balance0  # starting balance + booked P&L of closed trades
     cash = balance0  # balance as fills move it (position values at fill prices)
@@ -161,7 +164,12 @@ def run_point(
                 else:
                     budget = trade_size if sizing == 1 else trade_size * equity
                     size = math.floor(budget / value / increment + 1e-9) * increment
-                if size > 0 and size * value <= equity:
+                if size <= 0 or size * value > equity:
+                    if refused[0] == 0:
+                        refused[1] = 1.0 if size <= 0 else 2.0
+                        refused[2], refused[3], refused[4] = price / scale, size, equity
+                    refused[0] += 1
+                else:
                     fill = _slipped(price, target, slip_ticks, slip_bps)
                     commission = _commission(size, fill, scale, point, rate, per_unit, per_order)
                     cash -= target * size * (fill / scale) * point + commission

@@ -30,6 +30,7 @@ from research_lib.engine.runner import resolve_config, settings_from, versions
 from research_lib.errors import ConfigError
 from research_lib.model.defaults import DEFAULT_SEED
 from research_lib.model.execution import Execution, execution_of
+from research_lib.model.metrics import GOALS, LOWER_IS_BETTER
 from research_lib.model.run import RunRecord
 from research_lib.store.records import summary_bundle
 from research_lib.workflows import executor
@@ -134,15 +135,21 @@ def screen(
         raise ConfigError(f"workers must be a whole number of at least 1, was {workers!r}")
     started = time.perf_counter()
     plan = plan_sweep(config, grid)
-    rank_column(by, plan.grid)
+    by = rank_column(by, plan.grid)
+    if by not in GOALS and by not in plan.grid:
+        raise ConfigError(
+            f"cannot screen by '{by}': it says nothing of how good a point is; use one of "
+            f"{', '.join(GOALS)}"
+        )
     execution = {k: v for k, v in (execution or {}).items() if v not in (None, {})}
     options = run_options(plan, symbol, bar_spec, start, end, data, catalog, tags, seed)
     arguments = plan.run_config.arguments(**options, **execution)
-    settings = settings_from(arguments)  # one line for a bad balance or seed, before any work
+    settings_from(arguments)  # one line for a bad balance or seed, before any work
     chosen = execution_of(
         arguments.get("execution"), fill_timing=arguments.get("fill_timing"),
         fill_volume=arguments.get("fill_volume"), costs=arguments.get("costs"),
     )  # fmt: skip
+    settings = settings_from({**arguments, "execution": chosen})  # as the points fill
     note = _event_driven_only(plan.run_config.strategy_name, chosen)
     common = dict(
         symbol=symbol, start=start, end=end, data=data, catalog=catalog, results=results,
@@ -205,6 +212,8 @@ def _screen_and_confirm(
     found = [p for task, o in zip(tasks, outcomes, strict=True) for p in _points(plan, task, o)]
     column = rank_column(by, plan.grid)
     best = _best(found, column, confirm)
+    if confirm and not best:
+        status(f"no screened point has a {by}: none to confirm in Nautilus")
     again = vector.run_points(
         plan.run_config.strategy_name, [params_of(found[i].grid, plan) for i in best], market,
         execution=chosen, starting_balance=balance,
@@ -304,20 +313,30 @@ def _points(plan: SweepPlan, task: ScreenTask, outcome: ScreenOutcome) -> list[S
     each = outcome.seconds / max(1, len(task.points))
     if outcome.error is not None:
         return [ScreenedPoint(g, None, each, outcome.error) for g in grid]
-    return [ScreenedPoint(g, r, each) for g, r in zip(grid, outcome.runs, strict=True)]
+    return [
+        ScreenedPoint(g, None, each, r.error) if r.error else ScreenedPoint(g, r, each)
+        for g, r in zip(grid, outcome.runs, strict=True)
+    ]
 
 
 def _best(found: list[ScreenedPoint], column: str, count: int) -> list[int]:
-    """The indexes of the ``count`` best points by ``column`` (highest first; NaN never),
-    ties in grid order. Parameters rank as numbers, highest first, too."""
+    """The indexes of the ``count`` best points by ``column`` (highest first, lowest for
+    :data:`LOWER_IS_BETTER`; n/a never), ties by their parameters, as ``ranked()`` orders."""
+    sign = 1.0 if column in LOWER_IS_BETTER else -1.0
     scored = []
     for i, point in enumerate(found):
         if point.run is None:
             continue
         value = point.run.metrics.get(column, point.grid.get(column))
         if isinstance(value, (int, float)) and math.isfinite(value):
-            scored.append((-float(value), i))
-    return [i for _, i in sorted(scored)[:count]]
+            scored.append((sign * float(value), _order(point.grid), i))
+    return [i for *_, i in sorted(scored)[:count]]
+
+
+def _order(point: Point) -> tuple:
+    """A point's place among equals: by its values, as the sweep table sorts them."""
+    return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))
+                 for v in point.values())  # fmt: skip
 
 
 class Records:
@@ -357,7 +376,8 @@ class Records:
             data_source=market.source, data_fingerprint=market.fingerprint,
             initial_capital=float(self.settings["starting_balance"]),
             final_capital=float(metrics["final_capital"]),
-            performance=point.run.performance or {}, warnings=market.warnings,
+            performance=point.run.performance or {},
+            warnings=(*market.warnings, *point.run.warnings),
         )  # fmt: skip
         if twin is None:
             return summary_bundle(record)

@@ -147,7 +147,9 @@ def run_study(
     """
     if search not in SEARCHES:
         raise ConfigError(f"unknown search '{search}': use one of {', '.join(SEARCHES)}")
-    if (walk_forward is None) == (train is None and test is None):
+    if walk_forward is not None and (train is not None or test is not None):
+        raise ConfigError("give one validation scheme: --walk-forward, or --train and --test")
+    if walk_forward is None and train is None and test is None:
         raise ConfigError("give a validation scheme: --walk-forward, or --train and --test")
     if walk_forward is None and (train is None or test is None):
         raise ConfigError("a split needs both --train START:END and --test START:END")
@@ -249,11 +251,11 @@ def _execute(
                           data, spec["catalog"], spec["tags"], spec["seed"])  # fmt: skip
     options.update(source="study", study_id=study_id, **spec["execution"])
     arguments = run_config.arguments(**options)
-    settings = settings_from(arguments)
     chosen = execution_of(
         arguments.get("execution"), fill_timing=arguments.get("fill_timing"),
         fill_volume=arguments.get("fill_volume"), costs=arguments.get("costs"),
     )  # fmt: skip
+    settings = settings_from({**arguments, "execution": chosen})  # as the points fill
     if vector.supports(run_config.strategy_name) and chosen.fill_volume != "unlimited":
         raise ConfigError("a study screens on the vector engine: use fill_volume unlimited")
     market = load_market_data(
@@ -263,8 +265,10 @@ def _execute(
     )  # fmt: skip
     spec = {**spec, "starting_balance": float(settings["starting_balance"])}
     folds = _folds(spec, market, plan)
-    status(f"study {study_id[:8]}: {len(folds)} folds, {spec['search']} search of "
-           f"{len(plan.points)} valid points")  # fmt: skip
+    searched = (f"{spec['trials']} of {len(plan.points)} valid points" if spec["search"] !=
+                "grid" else f"all {len(plan.points)} valid points")  # fmt: skip
+    status(f"study {study_id[:8]}: {len(folds)} fold{'s' if len(folds) > 1 else ''}, "
+           f"{spec['search']} search: {searched}")  # fmt: skip
     row = {"id": study_id, "created_at": created, "status": "running",
            "strategy": run_config.strategy_name, "spec": spec, "folds": list(done),
            "summary": None}  # fmt: skip
@@ -332,7 +336,7 @@ def _run_fold(
     """Search the train window, test the best point on the test window: the fold's entry
     and its test run."""
     spec = setting.spec
-    status(str(fold))
+    status(_fold_line(fold))
     journal = studies_folder(setting.store)
     found = search_window(
         setting.window(fold, "train"), spec["search"], spec["trials"], spec["seed"] + fold.number,
@@ -358,6 +362,7 @@ def _run_fold(
         "test_bars": fold.test_bars, "partial": fold.partial, "trials": len(found),
         "trial_points": [t.point for t in found], "trial_values": [t.value for t in found],
         "chosen": best.point, "is_value": best.value, "best_trial_run_id": best.run_id,
+        "is_sharpe": _sharpe_of(setting, best),
         "oos_run_id": result.run_id, "oos_metrics": metrics,
     }  # fmt: skip
     return entry, result
@@ -368,8 +373,8 @@ def _test_run(setting: Setting, window: Window, point: dict[str, Any], save: boo
     result with its whole equity curve)."""
     config = setting.plan.run_config
     arguments = config.arguments(params=params_of(point), **window.options)
-    arguments.pop("catalog", None)
     asked = {k: arguments.get(k) for k in ("data", "catalog", "start", "end")}
+    arguments.pop("catalog", None)
     market = window.market
     arguments.update(data=market.bars, instrument=market.spec, bar_spec=market.bar_spec,
                      save=False)  # fmt: skip
@@ -380,3 +385,21 @@ def _test_run(setting: Setting, window: Window, point: dict[str, Any], save: boo
     if not save:
         return result
     return dataclasses.replace(result, saved_to=setting.store.save_or_keep(result))
+
+
+def _sharpe_of(setting: Setting, trial: Any) -> float | None:
+    """A trial's Sharpe on its train window (read back when an Optuna resume lacks it)."""
+    value = (trial.metrics or {}).get("sharpe")
+    if value is None and trial.run_id:
+        value = setting.store.get(trial.run_id).metrics.get("sharpe")
+    return None if value is None or value != value else float(value)
+
+
+def _fold_line(fold: Fold) -> str:
+    """A fold in one line of at most 80 columns."""
+    cut = ", test cut at the data end" if fold.partial else ""
+    return (
+        f"fold {fold.number}: train {fold.train_start:%Y-%m-%d}..{fold.train_end:%m-%d}, "
+        f"test {fold.test_start:%Y-%m-%d}..{fold.test_end:%m-%d} "
+        f"({fold.train_bars:,} + {fold.test_bars:,} bars{cut})"
+    )

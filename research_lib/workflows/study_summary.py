@@ -30,7 +30,7 @@ from research_lib.model.performance import performance, period_returns
 from research_lib.model.selection import deflated_sharpe_of_returns, pbo, sharpe_degradation
 from research_lib.store import ResultsStore
 from research_lib.workflows import executor
-from research_lib.workflows.grid import SweepPlan
+from research_lib.workflows.grid import WIRING, SweepPlan
 from research_lib.workflows.record import run_backtest
 from research_lib.workflows.screen import params_of
 from research_lib.workflows.search import Window
@@ -110,7 +110,7 @@ def trial_returns(task: MatrixTask, market: MarketData) -> list[np.ndarray]:
     starts = market.bars["timestamp"]
     if vector.supports(config.strategy_name):
         runs = vector.run_points(
-            config.strategy_name, [params_of(p) for p in task.points], market,
+            config.strategy_name, [_values(config, p) for p in task.points], market,
             execution=task.execution, starting_balance=task.balance,
             periods_per_year=task.periods_per_year, keep_equity=True,
             config_path=config.config_path,
@@ -127,6 +127,11 @@ def trial_returns(task: MatrixTask, market: MarketData) -> list[np.ndarray]:
             for p in task.points
         ]  # fmt: skip
     return [period_returns(c, starts, interval, task.balance).to_numpy() for c in curves]
+
+
+def _values(config: RunConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """A point's strategy values: the config's fixed ones, then the point's."""
+    return {k: v for k, v in {**config.params, **point}.items() if k not in WIRING}
 
 
 def _trial_matrix(setting: Setting, points: list[dict[str, Any]]) -> np.ndarray:
@@ -160,9 +165,12 @@ def summarise(
     summary: dict[str, Any] = {"oos": oos, "folds": len(folds), "metric": metric,
                                "is_values": is_values, "oos_values": oos_values}  # fmt: skip
     readings = [_oos_reading(oos, len(folds))]
-    pairs = [(a, b) for a, b in zip(is_values, oos_values, strict=True)
+    is_sharpes = [f.get("is_sharpe", f["is_value"] if metric == "sharpe" else None)
+                  for f in folds]  # fmt: skip
+    oos_sharpes = [(f["oos_metrics"] or {}).get("sharpe") for f in folds]
+    pairs = [(a, b) for a, b in zip(is_sharpes, oos_sharpes, strict=True)
              if a is not None and b is not None]  # fmt: skip
-    if metric == "sharpe" and pairs:
+    if pairs:
         drop = sharpe_degradation([a for a, _ in pairs], [b for _, b in pairs])
         summary["degradation"] = {**_fields(drop), "reading": drop.reading}
         readings.append(drop.reading)
@@ -208,7 +216,9 @@ def _oos_reading(oos: dict[str, Any], folds: int) -> str:
 
 def _selection(matrix: np.ndarray, points: list[dict[str, Any]]) -> tuple[dict, dict]:
     """The deflated Sharpe of the best point over the whole span, and the PBO."""
-    finite = matrix[:, np.isfinite(matrix).all(axis=0)] if matrix.size else matrix
+    kept = np.isfinite(matrix).all(axis=0) if matrix.size else np.zeros(0, dtype=bool)
+    finite = matrix[:, kept] if matrix.size else matrix
+    points = [p for p, k in zip(points, kept, strict=False) if k]
     if finite.ndim != 2 or finite.shape[1] < 2 or finite.shape[0] < 4:
         why = f"needs 2 trials and 4 sessions, has {finite.shape[1] if finite.ndim == 2 else 0}"
         return ({"reading": f"deflated Sharpe n/a: {why}"},

@@ -25,7 +25,7 @@ from research_lib.engine.runner import settings_from
 from research_lib.errors import ConfigError, did_you_mean
 from research_lib.model.dates import when_text
 from research_lib.model.defaults import DEFAULT_SEED
-from research_lib.model.metrics import COMPARE_METRICS, METRIC_ALIASES
+from research_lib.model.metrics import COMPARE_METRICS, LOWER_IS_BETTER, METRIC_ALIASES
 from research_lib.settings import catalog_root, notebooks_dir
 from research_lib.store import ResultsStore
 from research_lib.store.schema import LIST_COLUMNS
@@ -137,9 +137,13 @@ class SweepResult:
         failed = [({p: row[p] for p in params}, row["error"]) for _, row in bad.iterrows()]
         return cls(sweep_id, runs, grid, failed=failed, results=store.path)
 
-    def ranked(self, by: str = "sharpe", descending: bool = True) -> pd.DataFrame:
-        """Completed runs best first by ``by`` (a metric column or a grid parameter), ranked."""
+    def ranked(self, by: str = "sharpe", descending: bool | None = None) -> pd.DataFrame:
+        """Completed runs best first by ``by`` (a metric column or a grid parameter), ranked:
+        highest first, lowest for a metric where lower is better (``volatility``,
+        ``max_drawdown_days``), unless ``descending`` says."""
         column = rank_column(by, self.grid)
+        if descending is None:
+            descending = column not in LOWER_IS_BETTER
         table = self.completed.sort_values(
             column, ascending=not descending, na_position="last", kind="stable"
         )
