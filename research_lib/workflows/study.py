@@ -157,6 +157,9 @@ def run_study(
         parse_walk_forward(walk_forward)  # one line for a bad spec before any work
     if search != "grid" and (trials is None or trials < 1):
         raise ConfigError(f"a {search} search needs --trials N (at least 1)")
+    if search == "grid" and trials is not None:
+        status(f"a grid search tries every point: --trials {trials} is for random and optuna")
+        trials = None
     metric = METRIC_ALIASES.get(metric, metric)
     if metric not in GOALS:
         raise ConfigError(
