@@ -108,3 +108,23 @@ def wait_for_titles(page: Any, predicate, timeout: float = 180.0) -> list[str]:
     except AssertionError as exc:
         raise AssertionError(f"{exc}; last titles: {seen[0]}") from None
     return seen[0]
+
+
+def open_offline(chromium: Any, url: str) -> tuple[Any, Console, list[str]]:
+    """A page at ``url`` (a file) that may fetch nothing else: every other request is
+    aborted and listed. Returns (page, its console watcher, the requests refused)."""
+    page = chromium.new_page()
+    console = Console()
+    console.watch(page)
+    asked: list[str] = []
+
+    def offline(route) -> None:  # the file must need nothing but itself
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            asked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", offline)
+    page.goto(url)
+    return page, console, asked

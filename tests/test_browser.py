@@ -20,6 +20,7 @@ from browser import (
     Console,
     browser,
     chromium_path,
+    open_offline,
     plot_titles,
     plot_traces,
     plots,
@@ -194,20 +195,7 @@ def test_html_report_renders_offline(tmp_path: Path) -> None:
     result = run_backtest(data="mock", start="2024-01-02", end="2024-01-12", results=store)
     path = write_report(store, [result.run_id], tmp_path / "report.html")
     with browser(CHROMIUM) as chromium:
-        page = chromium.new_page()
-        console = Console()
-        console.watch(page)
-        asked: list[str] = []
-
-        def offline(route) -> None:  # the report must need nothing but itself
-            if route.request.url.startswith("file:"):
-                route.continue_()
-            else:
-                asked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", offline)
-        page.goto(path.as_uri())
+        page, console, asked = open_offline(chromium, path.as_uri())
         titles = wait_for_titles(page, lambda t: len(t) >= 5, timeout=60)
         drawn = page.evaluate(
             "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
@@ -227,20 +215,7 @@ def test_study_report_renders_offline(tmp_path: Path) -> None:
     )  # fmt: skip
     path = write_study_report(result, tmp_path / "study.html")
     with browser(CHROMIUM) as chromium:
-        page = chromium.new_page()
-        console = Console()
-        console.watch(page)
-        asked: list[str] = []
-
-        def offline(route) -> None:  # the report must need nothing but itself
-            if route.request.url.startswith("file:"):
-                route.continue_()
-            else:
-                asked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", offline)
-        page.goto(path.as_uri())
+        page, console, asked = open_offline(chromium, path.as_uri())
         titles = wait_for_titles(page, lambda t: len(t) >= 4, timeout=60)
         drawn = page.evaluate(
             "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"

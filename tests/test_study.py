@@ -211,20 +211,21 @@ def _journal_run_ids(path: Path, study_id: str) -> dict[int, list[str]]:
     return found
 
 
-def test_an_optuna_study_killed_midway_resumes_to_the_requested_trials(tmp_path):
-    path = tmp_path / "r.duckdb"
+def kill_when(code: str, path: Path, ready, what: str) -> None:
+    """Run ``code`` (a study) in a child process; ``kill -9`` it once ``ready()`` holds
+    (only reading the store while the child writes); fail naming ``what`` if it never does."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path)], cwd=ROOT,
+        [sys.executable, "-c", code, str(path)], cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while True:  # only reads while the child writes
+        while True:
             if child.poll() is not None:
                 pytest.fail(f"the study ended before it was killed: {child.stderr.read()!r}")
             if time.monotonic() > deadline:
-                pytest.fail("no 3 trials stored within 180 s")
-            if path.exists() and len(_optuna_runs(path)) >= 3:
+                pytest.fail(f"{what} within 180 s")
+            if path.exists() and ready():
                 break
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
@@ -233,6 +234,11 @@ def test_an_optuna_study_killed_midway_resumes_to_the_requested_trials(tmp_path)
             child.kill()
         child.wait()
         child.stderr.close()
+
+
+def test_an_optuna_study_killed_midway_resumes_to_the_requested_trials(tmp_path):
+    path = tmp_path / "r.duckdb"
+    kill_when(CHILD, path, lambda: len(_optuna_runs(path)) >= 3, "no 3 trials stored")
     before = _optuna_runs(path)
     assert len(before) >= 3
     (row,) = list_studies(ResultsStore(path)).to_dict("records")
@@ -439,27 +445,12 @@ def test_a_grid_study_killed_during_a_fold_resumes_without_storing_its_trials_tw
     the resumed study must not store fold 2's six trials a second time ("without rerunning
     what was stored", as the module says)."""
     path = tmp_path / "r.duckdb"
-    child = subprocess.Popen(
-        [sys.executable, "-c", GRID_CHILD, str(path)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:  # only reads while the child writes
-            if child.poll() is not None:
-                pytest.fail(f"the study ended before it was killed: {child.stderr.read()!r}")
-            if time.monotonic() > deadline:
-                pytest.fail("fold 2's trials were not stored within 180 s")
-            runs = runs_of(path)
-            if len(runs) and len(tagged(runs, "fold 2", "train")):
-                break
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        child.stderr.close()
+
+    def fold_2_trained() -> bool:
+        runs = runs_of(path)
+        return bool(len(runs) and len(tagged(runs, "fold 2", "train")))
+
+    kill_when(GRID_CHILD, path, fold_2_trained, "fold 2's trials were not stored")
     before = runs_of(path)
     if len(tagged(before, "fold 2", "test")):
         pytest.fail("killed too late: fold 2's test run was already stored")

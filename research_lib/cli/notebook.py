@@ -24,7 +24,12 @@ from research_lib.cli.backtest import (
     seed_option,
     tag_option,
 )
-from research_lib.cli.screening import print_screened
+from research_lib.cli.screening import (
+    print_screened,
+    ranking_header,
+    ranking_row,
+    where_saved,
+)
 from research_lib.cli.tables import (
     Column,
     format_option,
@@ -33,10 +38,8 @@ from research_lib.cli.tables import (
     write_json,
 )
 from research_lib.errors import ConfigError, NotebookError
-from research_lib.model.metrics import metric
-from research_lib.model.params import read_value, short_name
+from research_lib.model.params import read_value
 from research_lib.settings import project_root
-from research_lib.ui.tables import metric_cells
 
 notebook_group = group("notebook", "Execute notebooks with parameters (papermill).")
 
@@ -328,13 +331,7 @@ def _summary(done: Any) -> str:
         f"{done.finished} completed, {len(done.failed)} failed, {len(done.skipped)} skipped "
         f"in {done.duration_seconds:.1f} s"
     )
-    if not done.kept:
-        return f"sweep {done.sweep_id}: {counts}; saved to {done.results}"
-    folder = Path(done.kept[0]).parent
-    return (
-        f"sweep {done.sweep_id}: {counts}; {len(done.kept)} runs NOT saved to {done.results} "
-        f"(not writable): kept in {folder} until its next write"
-    )
+    return where_saved(done, counts)
 
 
 def _print_ranking(
@@ -348,20 +345,10 @@ def _print_ranking(
     if fmt == "csv":
         write_csv(columns, ([row[c] for c in columns] for _, row in ranked.iterrows()))
         return
-    header = [
-        Column("#", 0, "right"),
-        *(Column(short_name(p), 1, "right") for p in params),
-        *(
-            Column(metric(name).header, priority, "right")
-            for priority, name in enumerate(RANKED_METRICS, start=2)
-        ),
-        Column("run", 2),
-    ]
+    header = ranking_header(params, RANKED_METRICS, Column("run", 2))
     rows = [
-        [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, RANKED_METRICS),
-         str(row["id"])[:8]]
-        for _, row in ranked.iterrows()
-    ]  # fmt: skip
+        ranking_row(row, params, RANKED_METRICS, str(row["id"])[:8]) for _, row in ranked.iterrows()
+    ]
     print_fitted(out, f"sweep {sweep_id[:8]}, best {sort} first", header, rows)
 
 

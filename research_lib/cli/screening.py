@@ -66,25 +66,31 @@ def _table(out: Any, ranked: Any, params: list[str], done: Any, sort: str) -> No
     confirmed = ranked["confirmed_by"].notna()
     last = int(ranked.index[confirmed].max()) + 1 if confirmed.any() else 0
     shown = ranked.head(max(last, min(SHOWN, len(ranked))))
-    header = [
+    header = ranking_header(params, metrics, Column("Nautilus", 1))
+    rows = [ranking_row(row, params, metrics, _verdict(row)) for _, row in shown.iterrows()]
+    more = len(ranked) - len(shown)
+    title = f"sweep {done.sweep_id[:8]}, screened, best {sort} first"
+    if more:
+        title += f" ({len(shown)} of {len(ranked)}; --format csv for all)"
+    print_fitted(out, title, header, rows)
+
+
+def ranking_header(params: list[str], metrics: Any, last: Column) -> list[Column]:
+    """The columns of a sweep's ranking: rank, parameters, metrics, then ``last``."""
+    return [
         Column("#", 0, "right"),
         *(Column(short_name(p), 1, "right") for p in params),
         *(
             Column(metric(name).header, priority, "right")
             for priority, name in enumerate(metrics, start=2)
         ),
-        Column("Nautilus", 1),
+        last,
     ]
-    rows = [
-        [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, metrics),
-         _verdict(row)]
-        for _, row in shown.iterrows()
-    ]  # fmt: skip
-    more = len(ranked) - len(shown)
-    title = f"sweep {done.sweep_id[:8]}, screened, best {sort} first"
-    if more:
-        title += f" ({len(shown)} of {len(ranked)}; --format csv for all)"
-    print_fitted(out, title, header, rows)
+
+
+def ranking_row(row: Any, params: list[str], metrics: Any, last: str) -> list[str]:
+    """One ranked run's cells under :func:`ranking_header`."""
+    return [str(row["rank"]), *(str(row[p]) for p in params), *metric_cells(row, metrics), last]
 
 
 def _verdict(row: Any) -> str:
@@ -106,6 +112,11 @@ def _summary(done: Any, confirmed: int) -> str:
         + (f" in {done.confirm_seconds:.1f} s" if done.confirm_seconds else "")
         + f", {len(done.skipped)} skipped"
     )
+    return where_saved(done, counts)
+
+
+def where_saved(done: Any, counts: str) -> str:
+    """``sweep <id>: <counts>; saved to <store>``, or where the runs wait to be saved."""
     if not done.kept:
         return f"sweep {done.sweep_id}: {counts}; saved to {done.results}"
     folder = Path(done.kept[0]).parent
