@@ -29,17 +29,28 @@
 # Here: three months of one-minute mock bars, four weeks to train, two weeks to test, a grid
 # of 4 x 3 points of the SMA crossover (a few seconds), into the notebook's results store.
 
+# %% tags=["parameters"]
+# The study (papermill can set these: research-lib notebook run notebooks/05_walk_forward.ipynb
+# -p end 2024-12-31 -p walk_forward train=6M,test=2M -p grid "{fast_period: ...}")
+strategy = "sma_crossover"
+grid = {"fast_period": [5, 10, 15, 20], "slow_period": [30, 40, 60]}
+walk_forward = "train=4W,test=2W"
+data = "mock"
+start = "2024-01-02"
+end = "2024-03-25"
+workers = 1
+results = None  # the results store (None: the project's)
+
 # %%
 from research_lib import ResultsStore, plots
 from research_lib.settings import results_path
 from research_lib.ui.study_report import write_study_report
 from research_lib.workflows.study import run_study
 
-store = ResultsStore(results_path())
-grid = {"fast_period": [5, 10, 15, 20], "slow_period": [30, 40, 60]}
+store = ResultsStore(results_path(results))
 result = run_study(
-    "sma_crossover", grid, walk_forward="train=4W,test=2W", data="mock", start="2024-01-02",
-    end="2024-03-25", results=store, progress=False, workers=1, status=print,
+    strategy, grid, walk_forward=walk_forward, data=data, start=start, end=end,
+    results=store, progress=False, workers=workers, status=print,
 )  # fmt: skip
 print(f"study {result.study_id} ({result.status}) in {store.path}")
 
