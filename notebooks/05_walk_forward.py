@@ -31,10 +31,11 @@
 
 # %% tags=["parameters"]
 # The study (papermill can set these: research-lib notebook run notebooks/05_walk_forward.ipynb
-# -p end 2024-12-31 -p walk_forward train=6M,test=2M -p grid "{fast_period: ...}")
+# -p end 2024-12-31 -p train 6M -p test 2M -p grid "{fast_period: [...], ...}")
 strategy = "sma_crossover"
 grid = {"fast_period": [5, 10, 15, 20], "slow_period": [30, 40, 60]}
-walk_forward = "train=4W,test=2W"
+train = "4W"  # walk-forward: the train window's length, then the test window's
+test = "2W"
 data = "mock"
 start = "2024-01-02"
 end = "2024-03-25"
@@ -49,7 +50,7 @@ from research_lib.workflows.study import run_study
 
 store = ResultsStore(results_path(results))
 result = run_study(
-    strategy, grid, walk_forward=walk_forward, data=data, start=start, end=end,
+    strategy, grid, walk_forward=f"train={train},test={test}", data=data, start=start, end=end,
     results=store, progress=False, workers=workers, status=print,
 )  # fmt: skip
 print(f"study {result.study_id} ({result.status}) in {store.path}")
