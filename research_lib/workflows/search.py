@@ -124,14 +124,14 @@ def _resumed(window: Window, points: Sequence[Point]) -> list[Trial]:
     for _, row in stored_runs(window).iterrows():
         config = json.loads(row["config"]) if isinstance(row["config"], str) else {}
         point = {name: config.get(name) for name in window.plan.grid}
-        if row["status"] == "completed" and _key(point) not in stored:
+        if row["status"] == "completed" and point_key(point) not in stored:
             metrics = {k: row[k] for k in COMPARE_METRICS if k in row}
-            stored[_key(point)] = Trial(point, _metric(metrics, window.metric), metrics,
+            stored[point_key(point)] = Trial(point, _metric(metrics, window.metric), metrics,
                                         str(row["id"]))  # fmt: skip
     forget(window, keep={t.run_id for t in stored.values() if t.run_id})  # failed, twice
-    missing = [p for p in points if _key(p) not in stored]
-    fresh = {_key(t.point): t for t in evaluate(window, missing)}
-    return [stored.get(_key(p)) or fresh[_key(p)] for p in points]
+    missing = [p for p in points if point_key(p) not in stored]
+    fresh = {point_key(t.point): t for t in evaluate(window, missing)}
+    return [stored.get(point_key(p)) or fresh[point_key(p)] for p in points]
 
 
 def _count(trials: int | None, method: str) -> int:
@@ -260,7 +260,7 @@ def _optuna(
         direction="minimize" if window.metric in LOWER_IS_BETTER else "maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
     )  # fmt: skip
-    valid = {_key(p) for p in window.plan.points}
+    valid = {point_key(p) for p in window.plan.points}
     done: list[Trial] = []
     for old in study.get_trials(deepcopy=False):
         if "run_id" in old.user_attrs:  # evaluated and stored (completed, or n/a)
@@ -277,7 +277,7 @@ def _optuna(
         while len(asked) < min(batch, count - len(done)):
             trial = study.ask()
             point = _suggest(trial, window.plan.grid)
-            if _key(point) not in valid:  # an invalid combination (fast >= slow): pruned
+            if point_key(point) not in valid:  # an invalid combination (fast >= slow): pruned
                 study.tell(trial, state=TrialState.PRUNED)
                 invalid += 1
                 if invalid > 50 * count:
@@ -296,5 +296,6 @@ def _optuna(
     return done
 
 
-def _key(point: Point) -> tuple:
+def point_key(point: Point) -> tuple:
+    """A point as a hashable key (values by their repr: 5 and 5.0 differ)."""
     return tuple(sorted((k, repr(v)) for k, v in point.items()))

@@ -75,7 +75,7 @@ class StudyResult:
         store = store_of(store)
         row = get_study(store, study_id)
         ids = [f["oos_run_id"] for f in row["folds"] if f.get("oos_run_id")]
-        curves = [_curve(store.get(run_id).equity) for run_id in ids]
+        curves = [store.get(run_id).equity for run_id in ids]
         balance = float(row["spec"].get("starting_balance") or 0) or None
         curve = stitch(curves, balance) if curves and balance else pd.Series(dtype=float)
         return cls(row["id"], row["status"], row["spec"], row["folds"], row["summary"] or {},
@@ -102,13 +102,6 @@ class StudyResult:
     @property
     def readings(self) -> list[str]:
         return list(self.summary.get("readings") or [])
-
-
-def _curve(equity: pd.DataFrame | pd.Series) -> pd.Series:
-    """A stored run's equity as a series on its time index."""
-    if isinstance(equity, pd.Series):
-        return equity
-    return equity.set_index("timestamp")["equity"] if "timestamp" in equity else equity["equity"]
 
 
 def run_study(

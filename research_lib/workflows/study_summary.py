@@ -33,7 +33,7 @@ from research_lib.workflows import executor
 from research_lib.workflows.grid import WIRING, SweepPlan
 from research_lib.workflows.record import run_backtest
 from research_lib.workflows.screen import params_of
-from research_lib.workflows.search import Window
+from research_lib.workflows.search import Window, point_key
 
 __all__ = ["Setting", "stitch", "summarise", "trial_returns", "window_market"]
 
@@ -174,7 +174,7 @@ def summarise(
         drop = sharpe_degradation([a for a, _ in pairs], [b for _, b in pairs])
         summary["degradation"] = {**_fields(drop), "reading": drop.reading}
         readings.append(drop.reading)
-    distinct = list({_key(p): p for f in folds for p in f["trial_points"]}.values())
+    distinct = list({point_key(p): p for f in folds for p in f["trial_points"]}.values())
     status(f"trial matrix: {len(distinct)} distinct points over the whole span")
     started = time.perf_counter()
     matrix = _trial_matrix(setting, distinct)
@@ -246,7 +246,3 @@ def _fields(value: Any) -> dict[str, Any]:
             item = item.item()
         out[name] = item
     return out
-
-
-def _key(point: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in point.items()))
